@@ -1,0 +1,23 @@
+"""Deep Virtual Networks for memory-efficient inference of multiple tasks (Kim, Ahn, Torr, Oh,
+CVPR 2019), reproduced.
+
+    import dvnlib
+    net = dvnlib.build("J2")            # the physical network at paper size
+    logits = net(x, task=1, level=2)    # one (task, level) output; tasks and levels count from 1
+    sub = net.extract(task=1, level=2)  # a standalone, physically smaller nn.Module (eval mode)
+    info = dvnlib.summary("J2")         # parameters and density of every (task, level)
+
+``build`` and the training code import torch lazily, so that ``summary`` and the scenario registry
+answer quickly without it.
+"""
+from .accounting import summary
+from .layout import layout
+from .scenarios import SCENARIOS, get as scenario
+
+__all__ = ["build", "summary", "layout", "scenario", "SCENARIOS"]
+__version__ = "0.1.0"
+
+
+def build(scenario, profile=None, **overrides):
+    from .network import build as _build
+    return _build(scenario, profile, **overrides)

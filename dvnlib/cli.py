@@ -1,0 +1,47 @@
+"""Command line: ``python -m dvnlib summary J2 [--json]``.
+
+Errors in what the user asked for (an unknown scenario, an inconsistent override) print one line
+that names the valid values, with no traceback, and exit with status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import accounting
+from .scenarios import PROFILES, SCENARIOS
+
+
+def _summary_table(info: dict) -> str:
+    lines = [f"{info['scenario']}: {info['backbone']}, k = {info['k']} units of sizes "
+             f"{':'.join(map(str, info['unit_sizes']))}, N_T = {info['total_params']:,} parameters",
+             f"{'task':>4} {'level':>5}  {'units':<12} {'params':>12} {'density':>8} {'MMACs':>9}"]
+    for o in info["outputs"]:
+        units = ",".join(map(str, o["units"]))
+        lines.append(f"{o['task']:>4} {o['level']:>5}  {units:<12} {o['params']:>12,} "
+                     f"{100 * o['density']:>7.1f}% {o['macs'] / 1e6:>9.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dvnlib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("summary", help="parameters and density of every (task, level) of a scenario")
+    p.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
+    p.add_argument("--profile", choices=PROFILES, help="size the backbone as this profile does (default: paper size)")
+    p.add_argument("--depth", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--units", type=int, help="number of units k")
+    p.add_argument("--rule", default="dvn", help="configuration rule: dvn (eq. 3) or prefix")
+    p.add_argument("--bn", default="per_output", help="per_output or shared")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "summary":
+            info = accounting.summary(args.scenario, args.profile, depth=args.depth, width=args.width,
+                                      units=args.units, rule=args.rule, bn=args.bn)
+            print(json.dumps(info) if args.json else _summary_table(info))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,67 @@
+"""A scenario resolved into what a network needs: backbone, tasks' input layers and heads, the
+unit configuration and unit sizes. Plain data (no torch), shared by ``network.build`` and the
+parameter accounting so that the CLI summary answers without importing torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import scenarios as S
+from . import units as U
+from .backbones import BackboneSpec
+
+RULES = ("dvn", "prefix")
+
+
+@dataclass(frozen=True)
+class TaskIO:
+    """What a task's input layer and heads need: image channels, classes, input-layer stride."""
+    in_channels: int
+    num_classes: int
+    stride: int = 1
+    input_size: int = 32
+
+
+@dataclass(frozen=True)
+class Layout:
+    scenario: str
+    spec: BackboneSpec
+    tasks: tuple[TaskIO, ...]
+    config: U.Configuration
+    unit_sizes: tuple[int, ...]
+    bn: str = "per_output"
+
+    @property
+    def k(self) -> int:
+        return len(self.unit_sizes)
+
+
+def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int | None = None,
+           width: int | None = None, units: int | None = None, unit_sizes: tuple[int, ...] | None = None,
+           rule: str = "dvn", bn: str = "per_output") -> Layout:
+    """Resolve ``scenario`` at paper size, or at ``profile``'s size, with explicit overrides.
+
+    ``units`` changes k (equal units); ``rule`` picks the configuration: ``"dvn"`` (eq. 3, one
+    unit per task) or ``"prefix"`` (the plain order 1..k for every task)."""
+    s = S.get(scenario)
+    if rule not in RULES:
+        raise ValueError(f"unknown configuration rule {rule!r}: valid rules are {', '.join(RULES)}")
+    if bn not in ("per_output", "shared"):
+        raise ValueError(f"unknown BN mode {bn!r}: valid modes are per_output, shared")
+    k = units if units is not None else (len(unit_sizes) if unit_sizes is not None else s.k)
+    if unit_sizes is None:
+        unit_sizes = s.units if k == s.k else (1,) * k
+    if len(unit_sizes) != k:
+        raise ValueError(f"{len(unit_sizes)} unit sizes given for {k} units")
+    n_tasks = len(s.tasks)
+    if rule == "dvn" and k != n_tasks:
+        raise ValueError(f"the DVN rule needs one unit per task: scenario {s.id} has {n_tasks} tasks, "
+                         f"so units must be {n_tasks} (got {k})")
+    if k < 1:
+        raise ValueError(f"units must be at least 1 (got {k})")
+    spec = s.backbone(profile, depth, width)
+    for c in spec.split_channels:
+        U.boundaries(c, unit_sizes)  # raises if a unit would be empty
+    config = U.dvn_configuration(k) if rule == "dvn" else U.prefix_configuration(k, n_tasks)
+    tasks = tuple(TaskIO(t.in_channels, t.num_classes, s.stride(i + 1), t.input_size)
+                  for i, t in enumerate(s.tasks))
+    return Layout(s.id, spec, tasks, config, tuple(unit_sizes), bn)

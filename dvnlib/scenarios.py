@@ -1,0 +1,237 @@
+"""The scenario registry: the paper's six scenarios and their Fashion-MNIST twins, as plain data.
+
+A scenario says which tasks are learned (dataset, classes, input size), on which backbone, with
+how many units, and how each profile trains it. Nothing here touches data or torch, so the
+registry, the CLI summary and the book can read it without a dataset or a GPU.
+
+Profiles (``STUDY.md``): ``smoke`` is any scenario in about a minute on a 2-core CPU (CI runs it);
+``quick`` is the whole Fashion-MNIST study on a CPU; ``paper`` is the paper's backbone, batch size
+and a standard schedule, for a GPU. The paper gives neither epochs nor learning-rate schedule, so
+``paper`` uses the standard ones: WRN's (Zagoruyko & Komodakis: 200 epochs, lr 0.1, x0.2 at 30%,
+60% and 80% of training, weight decay 5e-4) for the CIFAR backbones, and He et al.'s ImageNet
+schedule (90 epochs, x0.1 at 1/3 and 2/3, weight decay 1e-4, lr 0.1 scaled linearly from batch
+256 to the paper's 64, i.e. 0.025) for ResNet-42.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .backbones import BackboneSpec, backbone
+
+PROFILES = ("smoke", "quick", "paper")
+FAMILIES = ("joint", "hierarchical", "sequential")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """One task: a labelled dataset, optionally restricted to ``classes`` (original label ids,
+    remapped to 0..n-1 in this order) or relabelled by ``groups`` (coarse label g for every
+    original label in ``groups[g]``), read at ``input_size`` pixels."""
+    name: str
+    dataset: str  # cifar10 | cifar100 | stl10 | tiny_imagenet | fashion_mnist
+    num_classes: int
+    input_size: int
+    in_channels: int = 3
+    classes: tuple[int, ...] | None = None
+    groups: tuple[tuple[int, ...], ...] | None = None
+    label: str = "fine"  # CIFAR-100: "fine" (100) or "coarse" (20 superclasses)
+
+    def __post_init__(self):
+        n = (len(self.classes) if self.classes is not None
+             else len(self.groups) if self.groups is not None else None)
+        if n is not None and n != self.num_classes:
+            raise ValueError(f"task {self.name!r}: {n} classes listed but num_classes={self.num_classes}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a scenario is trained. ``depth``/``width`` override the backbone (None: the paper's);
+    ``train_per_task``/``test_per_task`` cap the images per task (None: all), taking a fixed,
+    class-stratified subset so that small runs stay balanced."""
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    milestones: tuple[float, ...]  # fractions of training at which lr is multiplied by gamma
+    gamma: float
+    depth: int | None = None
+    width: int | None = None
+    train_per_task: int | None = None
+    test_per_task: int | None = None
+    seeds: tuple[int, ...] = (0,)
+    momentum: float = 0.9  # Nesterov, as in the paper
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    family: str  # joint | hierarchical | sequential
+    tasks: tuple[TaskDef, ...]
+    backbone_family: str  # wrn | resnet
+    depth: int
+    width: int
+    k: int
+    feature_size: int  # every task's input layer strides its images down to this size
+    profiles: dict[str, Profile] = field(hash=False, compare=False)
+    unit_sizes: tuple[int, ...] | None = None  # None: k equal units
+    twin_of: str | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        sizes = self.units
+        if len(sizes) != self.k:
+            raise ValueError(f"scenario {self.id}: {len(sizes)} unit sizes for k={self.k}")
+        for t in self.tasks:
+            if t.input_size % self.feature_size:
+                raise ValueError(f"scenario {self.id}: task {t.name!r} input {t.input_size}px is not "
+                                 f"a multiple of the feature size {self.feature_size}px")
+
+    @property
+    def units(self) -> tuple[int, ...]:
+        return self.unit_sizes if self.unit_sizes is not None else (1,) * self.k
+
+    def stride(self, task: int) -> int:
+        """Stride of task ``task``'s input layer (1-based), so that all tasks meet at one size."""
+        return self.tasks[task - 1].input_size // self.feature_size
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise ValueError(f"unknown profile {name!r}: valid profiles are {', '.join(PROFILES)}")
+        return self.profiles[name]
+
+    def backbone(self, profile: str | None = None, depth: int | None = None,
+                 width: int | None = None) -> BackboneSpec:
+        """The backbone at paper size, or as a profile sets it, or with explicit overrides."""
+        p = self.profile(profile) if profile is not None else None
+        d = depth or (p.depth if p and p.depth else self.depth)
+        w = width or (p.width if p and p.width else self.width)
+        return backbone(self.backbone_family, d, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles. smoke and quick are CPU profiles, tuned so that smoke runs in about a minute and the
+# whole quick Fashion-MNIST study in about 90 minutes on 2 cores (see the book's reproducibility
+# page for the measured times).
+
+def _wrn_paper(batch: int = 128) -> Profile:
+    return Profile(epochs=200, batch_size=batch, lr=0.1, weight_decay=5e-4,
+                   milestones=(0.3, 0.6, 0.8), gamma=0.2, seeds=(0, 1, 2))
+
+
+def _resnet_paper() -> Profile:
+    return Profile(epochs=90, batch_size=64, lr=0.025, weight_decay=1e-4,
+                   milestones=(1 / 3, 2 / 3), gamma=0.1, seeds=(0, 1, 2))
+
+
+def _smoke(family: str) -> Profile:
+    return Profile(epochs=1, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(), gamma=1.0,
+                   depth=8 if family == "wrn" else 10, width=1 if family == "wrn" else 8,
+                   train_per_task=256, test_per_task=256, seeds=(0,))
+
+
+def _quick(family: str) -> Profile:
+    return Profile(epochs=4, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(0.75,),
+                   gamma=0.1, depth=8 if family == "wrn" else 10, width=2 if family == "wrn" else 16,
+                   train_per_task=3000, test_per_task=1000, seeds=(0, 1, 2))
+
+
+def _profiles(family: str) -> dict[str, Profile]:
+    paper = _wrn_paper() if family == "wrn" else _resnet_paper()
+    return {"smoke": _smoke(family), "quick": _quick(family), "paper": paper}
+
+
+def _cifar10(name="CIFAR-10", classes=None, n=10):
+    return TaskDef(name, "cifar10", n, 32, classes=classes)
+
+
+_FM = dict(dataset="fashion_mnist", in_channels=1)
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def _register(s: Scenario) -> None:
+    SCENARIOS[s.id] = s
+
+
+_register(Scenario(
+    "J1", "Joint learning: CIFAR-10 and CIFAR-100", "joint",
+    (_cifar10(), TaskDef("CIFAR-100", "cifar100", 100, 32)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn")))
+_register(Scenario(
+    "J2", "Joint learning: Tiny-ImageNet in four tasks of 50 classes", "joint",
+    tuple(TaskDef(f"Tiny-ImageNet {50 * i}-{50 * i + 49}", "tiny_imagenet", 50, 64,
+                  classes=tuple(range(50 * i, 50 * i + 50))) for i in range(4)),
+    "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet"),
+    notes="Classes are numbered in the order of wnids.txt."))
+_register(Scenario(
+    "J3", "Joint learning: Tiny-ImageNet, CIFAR-100 and STL-10 at three input scales", "joint",
+    (TaskDef("Tiny-ImageNet", "tiny_imagenet", 200, 64), TaskDef("CIFAR-100", "cifar100", 100, 32),
+     TaskDef("STL-10", "stl10", 10, 96)),
+    "resnet", 42, 64, k=3, feature_size=32, profiles=_profiles("resnet"), unit_sizes=(2, 1, 1),
+    notes="Units of sizes 2:1:1 give task 1 the paper's density ratios 4/16 : 9/16 : 1."))
+_register(Scenario(
+    "H1", "Hierarchical classification: CIFAR-100 coarse and fine labels", "hierarchical",
+    (TaskDef("CIFAR-100 coarse", "cifar100", 20, 32, label="coarse"),
+     TaskDef("CIFAR-100 fine", "cifar100", 100, 32)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn")))
+_register(Scenario(
+    "S1", "Sequential learning: CIFAR-10 classes 0-4, then 5-9", "sequential",
+    (_cifar10("CIFAR-10 0-4 (old)", tuple(range(5)), 5), _cifar10("CIFAR-10 5-9 (new)", tuple(range(5, 10)), 5)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn")))
+_register(Scenario(
+    "S2", "Sequential learning: CIFAR-10, then CIFAR-100", "sequential",
+    (_cifar10("CIFAR-10 (old)"), TaskDef("CIFAR-100 (new)", "cifar100", 100, 32)),
+    "wrn", 32, 8, k=2, feature_size=32, profiles=_profiles("wrn")))
+
+# Fashion-MNIST twins: the same structure on data that installs offline. Images are 28 px and are
+# resized to each task's input size.
+_register(Scenario(
+    "FJ1", "Twin of J1: Fashion-MNIST classes 0-4 and 5-9", "joint",
+    (TaskDef("F-MNIST 0-4", classes=(0, 1, 2, 3, 4), num_classes=5, input_size=32, **_FM),
+     TaskDef("F-MNIST 5-9", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="J1"))
+_register(Scenario(
+    "FJ2", "Twin of J2: Fashion-MNIST's 10 classes in four tasks", "joint",
+    tuple(TaskDef(f"F-MNIST {c[0]}-{c[-1]}", classes=c, num_classes=len(c), input_size=32, **_FM)
+          for c in ((0, 1, 2), (3, 4, 5), (6, 7), (8, 9))),
+    "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet"), twin_of="J2"))
+_register(Scenario(
+    "FJ3", "Twin of J3: three Fashion-MNIST class subsets at 64, 32 and 96 px", "joint",
+    (TaskDef("F-MNIST 0-3 @64px", classes=(0, 1, 2, 3), num_classes=4, input_size=64, **_FM),
+     TaskDef("F-MNIST 4-6 @32px", classes=(4, 5, 6), num_classes=3, input_size=32, **_FM),
+     TaskDef("F-MNIST 7-9 @96px", classes=(7, 8, 9), num_classes=3, input_size=96, **_FM)),
+    "resnet", 42, 64, k=3, feature_size=32, profiles=_profiles("resnet"), unit_sizes=(2, 1, 1),
+    twin_of="J3", notes="Input scales follow J3's task order: 64 px, 32 px, 96 px."))
+_register(Scenario(
+    "FH1", "Twin of H1: Fashion-MNIST coarse (4) and fine (10) labels", "hierarchical",
+    (TaskDef("F-MNIST coarse", groups=((0, 2, 4, 6), (1, 3), (5, 7, 9), (8,)), num_classes=4,
+             input_size=32, **_FM),
+     TaskDef("F-MNIST fine", num_classes=10, input_size=32, **_FM)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="H1",
+    notes="Coarse: tops (0, 2, 4, 6), bottoms and dresses (1, 3), footwear (5, 7, 9), bags (8)."))
+_register(Scenario(
+    "FS1", "Twin of S1: Fashion-MNIST classes 0-4, then 5-9", "sequential",
+    (TaskDef("F-MNIST 0-4 (old)", classes=(0, 1, 2, 3, 4), num_classes=5, input_size=32, **_FM),
+     TaskDef("F-MNIST 5-9 (new)", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="S1"))
+
+
+def get(scenario: str | Scenario) -> Scenario:
+    """The scenario with this id; an unknown id raises an error that lists the valid ones."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: valid scenarios are {', '.join(SCENARIOS)}")
+    return SCENARIOS[scenario]
+
+
+def with_profile(scenario: str | Scenario, profile: str, **changes) -> Scenario:
+    """A copy of ``scenario`` whose ``profile`` settings have some fields replaced (the one
+    override path for notebooks and tests, e.g. ``epochs=1``)."""
+    s = get(scenario)
+    p = replace(s.profile(profile), **changes)
+    return replace(s, profiles={**s.profiles, profile: p})
