@@ -14,10 +14,16 @@ from .accounting import summary
 from .layout import layout
 from .scenarios import SCENARIOS, get as scenario
 
-__all__ = ["build", "summary", "layout", "scenario", "SCENARIOS"]
+__all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS"]
 __version__ = "0.1.0"
 
 
 def build(scenario, profile=None, **overrides):
     from .network import build as _build
     return _build(scenario, profile, **overrides)
+
+
+def run(*args, **kwargs):
+    """Train and evaluate a scenario; see ``dvnlib.runner.run``."""
+    from .runner import run as _run
+    return _run(*args, **kwargs)

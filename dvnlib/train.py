@@ -2,7 +2,7 @@
 rate schedule a profile sets, the joint DVN step of eq. 4 and evaluation of every output."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,3 +67,79 @@ def evaluate(net, test_batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.
                 c[1] += len(y)
     net.train(was_training)
     return {o: (c[0], c[1]) for o, c in counts.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop every method shares: epochs of steps, a checkpoint after every epoch, exact resume.
+
+class RunContext:
+    """What a training method is given: the scenario at its profile, the seed, the device, each
+    task's train and test data, and where to checkpoint. Methods return ``results.Row``s."""
+
+    def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
+                 ckpt_dir, key: str, progress: bool = True, label: str = ""):
+        self.scenario, self.profile_name, self.seed = scenario, profile_name, seed
+        self.profile = scenario.profile(profile_name)
+        self.device = torch.device(device)
+        self.train_data, self.test_data = list(train_data), list(test_data)
+        self.ckpt_dir, self.key, self.progress = ckpt_dir, key, progress
+        self.label = label or f"{scenario.id} seed {seed}"
+        self.train_seconds = 0.0
+
+    def layout(self, **overrides):
+        from .layout import layout
+        return layout(self.scenario, self.profile_name, **overrides)
+
+    def streams(self, tasks: Sequence[int] | None = None):
+        """Resumable training batches for the given tasks (1-based; default all)."""
+        from .data import TrainStream
+        tasks = range(1, len(self.train_data) + 1) if tasks is None else tasks
+        return [TrainStream(self.train_data[t - 1], self.profile.batch_size, self.device, self.seed, t - 1)
+                for t in tasks]
+
+    def test_batches(self, tasks: Sequence[int] | None = None) -> dict:
+        from .data import test_batches
+        tasks = range(1, len(self.test_data) + 1) if tasks is None else tasks
+        return {t: test_batches(self.test_data[t - 1], 256, self.device) for t in tasks}
+
+
+def fit(ctx: RunContext, stage: str, model: nn.Module, opt: torch.optim.Optimizer, sched,
+        step: "Callable[[int], int]", steps_per_epoch: int, epochs: int | None = None) -> nn.Module:
+    """Train ``model`` for ``epochs`` (default: the profile's) epochs of ``steps_per_epoch`` calls
+    of ``step(global_step)``, which returns the number of images it used. After every epoch the
+    model, optimiser and schedule are checkpointed to ``<ckpt_dir>/<stage>.pt``; a rerun resumes
+    from there (batches depend only on the step, so the resumed run sees the same data), and a
+    finished stage is not retrained. Returns ``model`` reloaded from the final checkpoint."""
+    from time import perf_counter
+
+    from tqdm.auto import tqdm
+
+    from .results import load_checkpoint, save_checkpoint
+    epochs = ctx.profile.epochs if epochs is None else epochs
+    path = ctx.ckpt_dir / f"{stage}.pt"
+    start = 0
+    if path.exists():
+        state = load_checkpoint(path, map_location=ctx.device)
+        if state.get("key") == ctx.key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["schedule"])
+            start = int(state["epoch"])
+    total = epochs * steps_per_epoch
+    with tqdm(total=total, initial=start * steps_per_epoch, desc=f"{ctx.label}: {stage}", unit="step",
+              disable=not ctx.progress, leave=False, dynamic_ncols=True) as bar:
+        for epoch in range(start, epochs):
+            model.train()
+            t0, images = perf_counter(), 0
+            for i in range(steps_per_epoch):
+                images += step(epoch * steps_per_epoch + i)
+                sched.step()
+                bar.update(1)
+                if i % 10 == 0:
+                    bar.set_postfix(epoch=epoch + 1, img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
+            ctx.train_seconds += perf_counter() - t0
+            save_checkpoint(path, {"key": ctx.key, "epoch": epoch + 1, "model": model.state_dict(),
+                                   "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
+    # Evaluate what was saved, not the object that trained: the checkpoint is the result.
+    model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
+    return model
