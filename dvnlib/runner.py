@@ -99,7 +99,9 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | None = N
                 test_data = [load_task(t, "test", root, p.test_per_task) for t in s.tasks]
             ctx = RunContext(s, profile, seed, device, train_data, test_data,
                              out / "checkpoints" / method / f"seed{seed}", key, progress,
-                             label=f"{s.id} {method} seed {seed}")
+                             label=f"{s.id} {method} seed {seed}",
+                             shared_dir=out / "checkpoints" / "shared" / f"seed{seed}",
+                             shared_key=R.config_key({**base, "seed": seed}))
             t0 = time.perf_counter()
             rows = M.get(method)(ctx)
             R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))

@@ -77,12 +77,16 @@ class RunContext:
     task's train and test data, and where to checkpoint. Methods return ``results.Row``s."""
 
     def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
-                 ckpt_dir, key: str, progress: bool = True, label: str = ""):
+                 ckpt_dir, key: str, progress: bool = True, label: str = "",
+                 shared_dir=None, shared_key: str | None = None):
         self.scenario, self.profile_name, self.seed = scenario, profile_name, seed
         self.profile = scenario.profile(profile_name)
         self.device = torch.device(device)
         self.train_data, self.test_data = list(train_data), list(test_data)
         self.ckpt_dir, self.key, self.progress = ckpt_dir, key, progress
+        # Stages that several methods share (the old network of sequential learning) live here,
+        # keyed by the configuration and seed but not the method, so they are trained once.
+        self.shared_dir, self.shared_key = shared_dir or ckpt_dir, shared_key or key
         self.label = label or f"{scenario.id} seed {seed}"
         self.train_seconds = 0.0
 
@@ -104,23 +108,26 @@ class RunContext:
 
 
 def fit(ctx: RunContext, stage: str, model: nn.Module, opt: torch.optim.Optimizer, sched,
-        step: "Callable[[int], int]", steps_per_epoch: int, epochs: int | None = None) -> nn.Module:
+        step: "Callable[[int], int]", steps_per_epoch: int, epochs: int | None = None,
+        shared: bool = False) -> nn.Module:
     """Train ``model`` for ``epochs`` (default: the profile's) epochs of ``steps_per_epoch`` calls
     of ``step(global_step)``, which returns the number of images it used. After every epoch the
     model, optimiser and schedule are checkpointed to ``<ckpt_dir>/<stage>.pt``; a rerun resumes
     from there (batches depend only on the step, so the resumed run sees the same data), and a
-    finished stage is not retrained. Returns ``model`` reloaded from the final checkpoint."""
+    finished stage is not retrained. ``shared=True`` keeps the stage where every method of this
+    seed finds it (``ctx.shared_dir``). Returns ``model`` reloaded from the final checkpoint."""
     from time import perf_counter
 
     from tqdm.auto import tqdm
 
     from .results import load_checkpoint, save_checkpoint
     epochs = ctx.profile.epochs if epochs is None else epochs
-    path = ctx.ckpt_dir / f"{stage}.pt"
+    path = (ctx.shared_dir if shared else ctx.ckpt_dir) / f"{stage}.pt"
+    key = ctx.shared_key if shared else ctx.key
     start = 0
     if path.exists():
         state = load_checkpoint(path, map_location=ctx.device)
-        if state.get("key") == ctx.key:
+        if state.get("key") == key:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["schedule"])
@@ -138,7 +145,7 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, opt: torch.optim.Optimize
                 if i % 10 == 0:
                     bar.set_postfix(epoch=epoch + 1, img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
             ctx.train_seconds += perf_counter() - t0
-            save_checkpoint(path, {"key": ctx.key, "epoch": epoch + 1, "model": model.state_dict(),
+            save_checkpoint(path, {"key": key, "epoch": epoch + 1, "model": model.state_dict(),
                                    "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
     # Evaluate what was saved, not the object that trained: the checkpoint is the result.
     model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
