@@ -27,10 +27,10 @@ import hashlib
 import os
 import pickle
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -119,7 +119,10 @@ class _Raw(NamedTuple):
 # Readers
 
 
-def _torchvision(dataset: str, root: Path, make):
+_T = TypeVar("_T")
+
+
+def _torchvision(dataset: str, root: Path, make: Callable[[], _T]) -> _T:
     """Build a torchvision dataset; its RuntimeError ("not found or corrupted", or a failed
     download) becomes DatasetMissing with our explanation."""
     try:
@@ -202,8 +205,8 @@ def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Pat
 
 def _decode_jpegs(files: list[Path]) -> np.ndarray:
     from PIL import Image
-    first = None
-    out = None
+    first: tuple[int, ...] = ()
+    out: np.ndarray | None = None
     for i, path in enumerate(files):
         with Image.open(path) as im:
             a = np.asarray(im.convert("RGB"))  # a few official JPEGs are greyscale
