@@ -1,0 +1,113 @@
+"""The runner: results files, skip-if-finished, exact resume, reproducibility, bad input."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+import dvnlib
+from dvnlib import results as R
+from dvnlib import train
+from dvnlib.data import DatasetMissing, data_root
+
+pytestmark = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
+                                reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
+
+TINY = {"epochs": 2, "train_per_task": 128, "test_per_task": 128, "batch_size": 32}
+
+
+def _run(tmp_path, **kw):
+    args = dict(scenario="FJ1", profile="smoke", methods=["dvn"], seeds=[0], out_dir=tmp_path,
+                progress=False, overrides=TINY, device="cpu")
+    args.update(kw)
+    return dvnlib.run(**args)
+
+
+def test_writes_metrics_and_run_json(tmp_path):
+    df = _run(tmp_path)
+    out = tmp_path / "FJ1" / "smoke"
+    m = pd.read_csv(out / "metrics.csv")
+    assert list(m.columns) == list(R.COLUMNS)
+    assert len(m) == 4 and set(m["level"]) == {1, 2}
+    assert m["accuracy"].between(0, 100).all() and (m["n_test"] == 128).all()
+    meta = json.loads((out / "run.json").read_text())
+    for k in ("configuration", "versions", "hardware", "git", "device", "runs"):
+        assert k in meta
+    assert meta["configuration"]["settings"]["epochs"] == 2
+    assert meta["runs"]["dvn"][0]["seed"] == 0
+    pd.testing.assert_frame_equal(df.reset_index(drop=True), m, check_dtype=False)
+
+
+def test_finished_run_is_not_redone(tmp_path, monkeypatch):
+    _run(tmp_path)
+    import dvnlib.methods as M
+
+    def boom(ctx):
+        raise AssertionError("a finished run was trained again")
+    monkeypatch.setitem(M.METHODS, "dvn", boom)
+    _run(tmp_path)  # same configuration: read back
+    with pytest.raises(AssertionError, match="trained again"):
+        _run(tmp_path, overrides={**TINY, "lr": 0.01})  # another configuration: retrained
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    ref = _run(tmp_path / "ref")
+    saves = []
+    real_save = R.save_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        saves.append(path)
+        raise KeyboardInterrupt("simulated interruption after the first epoch")
+    monkeypatch.setattr(R, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut")
+    monkeypatch.setattr(R, "save_checkpoint", real_save)
+    assert len(saves) == 1 and torch.load(saves[0], weights_only=True)["epoch"] == 1
+    resumed = _run(tmp_path / "cut")
+    pd.testing.assert_series_equal(ref["accuracy"], resumed["accuracy"])
+
+
+def test_same_seed_reproduces(tmp_path):
+    a = _run(tmp_path / "a")
+    b = _run(tmp_path / "b")
+    pd.testing.assert_series_equal(a["accuracy"], b["accuracy"])
+
+
+def test_checkpoints_load_weights_only(tmp_path):
+    _run(tmp_path)
+    ckpt = next((tmp_path / "FJ1" / "smoke" / "checkpoints").rglob("*.pt"))
+    state = R.load_checkpoint(ckpt)
+    assert set(state) == {"key", "epoch", "model", "optimizer", "schedule"}
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(scenario="FJ9"), "valid scenarios are"),
+    (dict(profile="huge"), "valid profiles are smoke, quick, paper"),
+    (dict(methods=["magic"]), "valid methods are dvn"),
+    (dict(seeds=[]), "non-empty list of integers"),
+    (dict(scenario="FH1", family="joint"), "notebooks/hierarchical.ipynb"),
+])
+def test_bad_input_lists_valid_values(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        _run(tmp_path, **kw)
+
+
+def test_missing_dataset_names_path_and_fix(tmp_path):
+    with pytest.raises(DatasetMissing) as e:
+        _run(tmp_path, data_root=tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(e.value)
+    assert "get_fashion_mnist" in str(e.value)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.csv"
+    R.atomic_write_text(target, "old\n")
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(R.os, "replace", fail)
+    with pytest.raises(OSError):
+        R.atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
