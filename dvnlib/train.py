@@ -39,6 +39,16 @@ def output_losses(net: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Te
     return losses
 
 
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 2.0) -> torch.Tensor:
+    """Hinton's modified cross-entropy as Learning without Forgetting uses it (Li & Hoiem, eq. 2;
+    the paper's L_D of eq. 6): the cross-entropy between the teacher's and the student's
+    distributions softened by temperature ``T``, ``-sum_c softmax(t/T)_c log softmax(s/T)_c``,
+    averaged over the batch. No T^2 factor (LwF weights it by lambda_o = 1 instead); it differs
+    from KL(teacher || student) by the teacher's entropy, a constant, so the gradient is the same."""
+    p = F.softmax(teacher_logits.detach() / T, dim=1)
+    return -(p * F.log_softmax(student_logits / T, dim=1)).sum(1).mean()
+
+
 def joint_step(net, opt: torch.optim.Optimizer, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
                outputs: Iterable[tuple[int, int]] | None = None) -> dict[tuple[int, int], torch.Tensor]:
     """One step of eq. 4: every task at every level on that task's batch, one optimiser step."""

@@ -2,27 +2,39 @@
 
 Each method is a function ``(ctx: train.RunContext) -> list[results.Row]`` that trains from
 scratch for the profile's epochs with the shared loop (``train.fit``) and evaluates every output
-it offers on each task's test data.
+it offers on each task's test data. The README's "Methods" section says exactly what each does;
+``common`` holds what they share (independent networks, parameter usage, freezing, rows).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from . import dvn
+from . import baseline, dvn, nestednet, packnet, sequential
 
 METHODS: dict[str, Callable] = {
+    # DVN: joint (eq. 4) for joint and hierarchical scenarios, sequential (eq. 6) for sequential ones.
     "dvn": dvn.dvn,
+    "baseline": baseline.baseline,
+    "nestednet": nestednet.nestednet,
+    "packnet": packnet.packnet,
+    "feature_extraction": sequential.feature_extraction,
+    "lwf": sequential.lwf,
+    "dacnn": sequential.dacnn,
+    # Not family defaults: NestedNet's memory-efficient mode (Figure 5(b); one network per task)
+    # and the full-width baselines alone (a subset of ``baseline``'s networks).
+    "nestednet-me": nestednet.nestednet_me,
+    "baseline-full": baseline.baseline_full,
     # Ablations of DVN (the book's): one full-width BN per convolution shared by all outputs, and
     # the plain nested order 1..k for every task instead of the configuration rule.
     "dvn-shared-bn": dvn.dvn_shared_bn,
     "dvn-prefix": dvn.dvn_prefix,
 }
 
-# What each family compares by default (extended as the compared methods land).
+# What each family compares by default: every method of the paper's tables for that family.
 FAMILY_METHODS: dict[str, tuple[str, ...]] = {
-    "joint": ("dvn",),
-    "hierarchical": ("dvn",),
-    "sequential": (),
+    "joint": ("dvn", "baseline", "nestednet", "packnet"),
+    "hierarchical": ("dvn", "baseline", "nestednet"),
+    "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
 }
 
 

@@ -1,0 +1,305 @@
+"""What the compared methods share: independent single-task networks, parameter usage masks (the
+exact N_O and N_T of a network whose outputs use only part of it), freezing of weight slices,
+copying one output's sub-network into another network, training a fixed set of outputs with
+cross-entropy, and result rows.
+
+Conventions every method follows (the README's "Methods" section repeats them):
+
+* ``params`` (a row's share of N_O) is every parameter the output touches: its input layer, the
+  convolution weights between its input and output channels, the BN scale and shift it applies,
+  and its head; for networks built here it is computed from the weights the output actually
+  slices (``used_params``), which a test checks against ``accounting.output_cost``.
+* ``params_total`` (N_T) counts what the method has to store for all of its outputs: the union of
+  what its outputs touch, summed over all of its networks. Modules of the ``DVNNet`` container that
+  no output of the method uses (it builds a BN and head for every (task, level) of its
+  configuration) are never trained or evaluated and are not counted.
+* ``density`` is ``params`` over the parameters of the task's full-width network, the same
+  denominator DVN uses: the top level of that task in the scenario's DVN layout.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import accounting
+from .. import units as U
+from ..backbones import BackboneSpec, BlockDef, ConvDef
+from ..layout import Layout
+from ..network import DVNNet, key
+from ..results import Row
+from ..train import RunContext, evaluate, fit, joint_step, schedule, sgd
+
+Output = tuple[int, int]
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent networks with the architecture of one DVN output.
+
+@dataclass(frozen=True)
+class SlicedSpec(BackboneSpec):
+    """A backbone whose layer plan is given explicitly: the plan of one (task, level) slice of a
+    wider backbone, so that an independent network has exactly that output's architecture (same
+    input layer, same shortcut types, that level's widths)."""
+    block_plan: tuple[BlockDef, ...] = ()
+
+    def plan(self) -> list[BlockDef]:
+        return list(self.block_plan)
+
+
+def independent_layout(lay: Layout, task: int, level: int) -> Layout:
+    """A single-task, single-output layout whose one network is output (task, level) of ``lay``
+    as a standalone network: its input layer, the widths of that level's units in every layer and
+    its head. ``accounting.output_cost`` of the two is the same (a test checks it)."""
+    spec = lay.spec
+    first, last = U.unit_range(lay.config, task, level)
+    width = {c: (lambda a, b: b - a)(*U.channel_slice(c, lay.unit_sizes, first, last)) for c in spec.split_channels}
+
+    def conv(d: ConvDef | None) -> ConvDef | None:
+        if d is None:
+            return None
+        return replace(d, in_ch=width[d.in_ch] if d.in_split else d.in_ch, out_ch=width[d.out_ch])
+
+    plan = tuple(BlockDef(conv(b.conv1), conv(b.conv2), conv(b.shortcut)) for b in spec.plan())
+    widths = tuple(width[w] for w in spec.widths)
+    name = spec.name if widths == spec.widths else f"{spec.name} at widths {'/'.join(map(str, widths))}"
+    sliced = SlicedSpec(name, spec.family, spec.stem_channels, widths, spec.blocks, spec.strides,
+                        spec.maxpool, plan)
+    return Layout(lay.scenario, sliced, (lay.tasks[task - 1],), ((1,),), (1,), lay.bn)
+
+
+def _init_seed(seed: int, *parts: int) -> int:
+    """A distinct, reproducible initialisation seed for each network a method builds."""
+    s = seed
+    for p in parts:
+        s = s * 1_000_003 + p
+    return s % (2 ** 63)
+
+
+def independent_network(ctx: RunContext, lay: Layout, task: int, level: int) -> tuple[DVNNet, Layout]:
+    """Output (task, level) of ``lay`` as an independent network, trained from scratch with
+    cross-entropy on task ``task`` alone for the profile's epochs. The stage is shared
+    (``fit(shared=True)``) and named by its task and widths, so the baseline, and the sequential
+    methods that start from an old network of the same architecture, train it once per seed."""
+    ind = independent_layout(lay, task, level)
+    torch.manual_seed(_init_seed(ctx.seed, task, *ind.spec.widths))
+    net = DVNNet.from_layout(ind).to(ctx.device)
+    stage = f"independent-t{task}-w{'-'.join(map(str, ind.spec.widths))}" + ("" if lay.bn == "per_output" else "-sharedbn")
+    return train_ce(ctx, stage, net, [(1, 1)], tasks=[task], shared=True), ind
+
+
+# ---------------------------------------------------------------------------------------------
+# Training and evaluation of a fixed set of outputs.
+
+def train_ce(ctx: RunContext, stage: str, net: nn.Module, outputs: Sequence[Output],
+             tasks: Sequence[int] | None = None, shared: bool = False) -> nn.Module:
+    """Train ``outputs`` of ``net`` jointly with the sum of their cross-entropies (eq. 4 restricted
+    to those outputs; eq. 1 for a single task), one optimiser step per step. Net task i reads the
+    data of scenario task ``tasks[i-1]`` (default: the same index). An epoch is one pass over the
+    largest task."""
+    streams = ctx.streams(tasks)
+    steps = max(s.steps_per_pass for s in streams)
+    opt = sgd(net.parameters(), ctx.profile)
+    sched = schedule(opt, ctx.profile, steps)
+    used = sorted({t for t, _ in outputs})
+
+    def step(i: int) -> int:
+        batches = [s.batch(i) for s in streams]
+        joint_step(net, opt, batches, outputs)
+        return sum(len(batches[t - 1][1]) for t in used)
+
+    return fit(ctx, stage, net, opt, sched, step, steps, shared=shared)
+
+
+def accuracy(ctx: RunContext, net: nn.Module, outputs: Sequence[Output],
+             tasks: Sequence[int] | None = None) -> dict[Output, tuple[int, int]]:
+    """(correct, total) of each output of ``net``, net task i on scenario task ``tasks[i-1]``."""
+    tasks = list(range(1, len(ctx.test_data) + 1) if tasks is None else tasks)
+    test = ctx.test_batches(tasks)
+    return evaluate(net, {i: test[t] for i, t in enumerate(tasks, 1) if any(o[0] == i for o in outputs)}, outputs)
+
+
+def full_params(ctx: RunContext) -> dict[int, int]:
+    """Density's denominator: each task's full-width network, the top level of the scenario's DVN."""
+    lay = ctx.layout()
+    return {t: accounting.output_cost(lay, t, U.n_levels(lay.config, t))[0] for t in range(1, len(lay.tasks) + 1)}
+
+
+def make_row(ctx: RunContext, method: str, task: int, level: int, units: str, params: int, total: int,
+             acc: tuple[int, int], full: dict[int, int]) -> Row:
+    correct, n = acc
+    return Row(method, ctx.seed, task, ctx.scenario.tasks[task - 1].name, level, units, int(params), int(total),
+               params / full[task], 100.0 * correct / n, n)
+
+
+def units_str(units: Iterable[int]) -> str:
+    return ",".join(map(str, units))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which parameters an output uses.
+
+def usage_masks(net: DVNNet, outputs: Iterable[Output]) -> dict[str, torch.Tensor]:
+    """For every parameter of ``net``, a boolean mask of the elements that any of ``outputs``
+    uses in its forward pass: its input layer, the weight slice from its input to its output
+    channels in every split convolution, its BN's (or the shared BN's slice), its head."""
+    params = dict(net.named_parameters())
+    masks = {n: torch.zeros(p.shape, dtype=torch.bool) for n, p in params.items()}
+    for t, l in outputs:
+        U.check_output(net.config, t, l)
+        k, sl = key(t, l), net.slices[(t, l)]
+        for n in masks:
+            if n.startswith(f"stems.{t - 1}.") or n.startswith(f"heads.{k}."):
+                masks[n][...] = True
+        for i, blk in enumerate(net.blocks):
+            for name in ("conv1", "conv2", "shortcut"):
+                conv = getattr(blk, name)
+                if conv is None:
+                    continue
+                d, prefix = conv.d, f"blocks.{i}.{name}"
+                (o0, o1), (i0, i1) = sl[d.out_ch], (sl[d.in_ch] if d.in_split else (0, d.in_ch))
+                masks[f"{prefix}.weight"][o0:o1, i0:i1] = True
+                if hasattr(conv, "bns"):
+                    masks[f"{prefix}.bns.{k}.weight"][...] = True
+                    masks[f"{prefix}.bns.{k}.bias"][...] = True
+                else:
+                    masks[f"{prefix}.bn.weight"][o0:o1] = True
+                    masks[f"{prefix}.bn.bias"][o0:o1] = True
+    return masks
+
+
+def used_params(net: DVNNet, outputs: Iterable[Output]) -> int:
+    """The number of parameters the union of ``outputs`` uses: one output's count is its share of
+    N_O, all of a method's outputs together its N_T."""
+    return sum(int(m.sum()) for m in usage_masks(net, outputs).values())
+
+
+class Freezer:
+    """Keeps the parameter elements that ``outputs`` use bit-identical while ``net`` trains:
+    ``zero_grads`` after backward removes their gradient, and ``restore`` after the optimiser
+    step writes back their saved values, undoing what SGD's weight decay and momentum would
+    otherwise move (a zero gradient does not stop either)."""
+
+    def __init__(self, net: DVNNet, outputs: Iterable[Output]):
+        self.params = dict(net.named_parameters())
+        self.masks = {n: m.to(self.params[n].device) for n, m in usage_masks(net, outputs).items() if m.any()}
+        self.saved = {n: self.params[n].detach().clone() for n in self.masks}
+
+    def zero_grads(self) -> None:
+        for n, m in self.masks.items():
+            g = self.params[n].grad
+            if g is not None:
+                g.masked_fill_(m, 0.0)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for n, m in self.masks.items():
+            p = self.params[n]
+            p.copy_(torch.where(m, self.saved[n], p))
+
+
+@torch.no_grad()
+def copy_output(src: DVNNet, src_output: Output, dst: DVNNet, dst_output: Output) -> None:
+    """Copy the sub-network of ``src_output`` (input layer, weight slices, BN with its running
+    statistics, head) into ``dst_output`` of ``dst``, whose architecture must be the same: the old
+    network of sequential learning placed into the wider network that adds the new unit."""
+    st, sk, ssl = src_output[0], key(*src_output), src.slices[src_output]
+    dt, dk, dsl = dst_output[0], key(*dst_output), dst.slices[dst_output]
+    dst.stems[dt - 1].load_state_dict(src.stems[st - 1].state_dict())
+    dst.heads[dk].load_state_dict(src.heads[sk].state_dict())
+    for sb, db in zip(src.blocks, dst.blocks, strict=True):
+        for name in ("conv1", "conv2", "shortcut"):
+            sc, dc = getattr(sb, name), getattr(db, name)
+            if sc is None and dc is None:
+                continue
+            if sc is None or dc is None:
+                raise ValueError("the two networks' blocks differ in their shortcuts")
+
+            def rng(net_sl, d):
+                return net_sl[d.out_ch], (net_sl[d.in_ch] if d.in_split else (0, d.in_ch))
+            (so, si), (do, di) = rng(ssl, sc.d), rng(dsl, dc.d)
+            dc.weight[do[0]:do[1], di[0]:di[1]] = sc.weight[so[0]:so[1], si[0]:si[1]]
+            bn = sc.bn_for(sk, so)
+            if hasattr(dc, "bns"):
+                dc.bns[dk].load_state_dict(bn.state_dict())
+            else:
+                a, b = do
+                for attr in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(dc.bn, attr)[a:b] = getattr(bn, attr)
+
+
+def features(net: DVNNet, x: torch.Tensor, task: int, level: int) -> torch.Tensor:
+    """The pooled features that (task, level)'s head reads: ``net(x, task, level)`` without the
+    head."""
+    k, sl = key(task, level), net.slices[(task, level)]
+    h = net.stems[task - 1](x)
+    for block in net.blocks:
+        h = block(h, k, sl)
+    return h.mean((2, 3))
+
+
+def new_head(in_features: int, num_classes: int, hidden: Sequence[int] = ()) -> nn.Module:
+    """A new task's head: Xavier-initialised linear layers, ReLU between them, zero biases (as
+    ``DVNNet``'s heads). ``hidden`` are the widths of additional fully connected layers."""
+    layers: list[nn.Module] = []
+    widths = [in_features, *hidden, num_classes]
+    for a, b in zip(widths, widths[1:]):
+        lin = nn.Linear(a, b)
+        nn.init.xavier_uniform_(lin.weight)
+        nn.init.zeros_(lin.bias)
+        layers += [lin, nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers[:-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# How NestedNet and PackNet+ split the network.
+
+def parameter_even_unit_sizes(k: int, scale: int = 1000) -> tuple[int, ...]:
+    """Unit sizes whose first j units hold about j/k of a layer's weights: a prefix of a fraction
+    f of the feature maps uses about f^2 of the weights between them, so the channel boundaries
+    are at sqrt(j/k) (scaled by ``scale`` and rounded; boundaries round again per layer)."""
+    b = [round(scale * math.sqrt(j / k)) for j in range(k + 1)]
+    return tuple(b1 - b0 for b0, b1 in zip(b, b[1:]))
+
+
+def nested_unit_sizes(scenario) -> tuple[int, ...]:
+    """The unit sizes of NestedNet's and PackNet+'s nested groups, per the paper's text:
+
+    * the scenario fixes unit sizes (J3, FJ3): those; the paper gives the compared methods the
+      parameter ratios 4/16 : 9/16 : 1, which are units of sizes 2:1:1;
+    * joint learning otherwise (J1, J2 and twins): parameters split almost evenly, "the first half
+      and all of the parameters" (J1), 1/4 : 2/4 : 3/4 : 1 (J2) (``parameter_even_unit_sizes``);
+    * hierarchical and sequential: the scenario's equal units, DVN's split. Table 3 puts
+      NestedNet's coarse task at 1.8M parameters, one half-width unit of WRN-32-4, and Section 4.5
+      gives the low level of NestedNet's two-level hierarchy no other size.
+    """
+    if scenario.unit_sizes is not None:
+        return tuple(scenario.unit_sizes)
+    if scenario.family == "joint":
+        return parameter_even_unit_sizes(scenario.k)
+    return tuple(scenario.units)
+
+
+def nested_layout(ctx: RunContext) -> Layout:
+    """The plain nested order 1..k for every task, with NestedNet's and PackNet+'s unit sizes."""
+    return ctx.layout(rule="prefix", unit_sizes=nested_unit_sizes(ctx.scenario))
+
+
+def check_one_unit_per_task(ctx: RunContext, method: str) -> None:
+    if len(ctx.scenario.tasks) != ctx.scenario.k:
+        raise ValueError(f"{method} gives task j the first j of k units: scenario {ctx.scenario.id} has "
+                         f"{len(ctx.scenario.tasks)} tasks but k={ctx.scenario.k}")
+
+
+def check_two_task_sequence(ctx: RunContext, method: str) -> None:
+    if len(ctx.scenario.tasks) != 2:
+        raise ValueError(f"{method} learns one old task and then one new task: scenario {ctx.scenario.id} "
+                         f"has {len(ctx.scenario.tasks)} tasks")
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor, task: int, level: int) -> torch.Tensor:
+    return F.cross_entropy(logits, y)
