@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 import dvnlib
 from dvnlib import accounting, layout, scenarios as S, train, units as U
-from dvnlib.methods import FAMILY_METHODS, METHODS, baseline, common as C, nestednet, packnet, sequential
-from dvnlib.network import DVNNet, key
+from dvnlib.methods import FAMILY_METHODS, METHODS, baseline, common as C, packnet, sequential
+from dvnlib.network import DVNNet
 
 
 # ---------------------------------------------------------------------------------------------

@@ -143,6 +143,12 @@ def units_str(units: Iterable[int]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Which parameters an output uses.
 
+def _conv_slices(sl: dict[int, tuple[int, int]], d: ConvDef) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(output channels, input channels) a convolution uses for an output with channel slices
+    ``sl``; a convolution reading the unsplit input layer reads all of its channels."""
+    return sl[d.out_ch], (sl[d.in_ch] if d.in_split else (0, d.in_ch))
+
+
 def usage_masks(net: DVNNet, outputs: Iterable[Output]) -> dict[str, torch.Tensor]:
     """For every parameter of ``net``, a boolean mask of the elements that any of ``outputs``
     uses in its forward pass: its input layer, the weight slice from its input to its output
@@ -161,7 +167,7 @@ def usage_masks(net: DVNNet, outputs: Iterable[Output]) -> dict[str, torch.Tenso
                 if conv is None:
                     continue
                 d, prefix = conv.d, f"blocks.{i}.{name}"
-                (o0, o1), (i0, i1) = sl[d.out_ch], (sl[d.in_ch] if d.in_split else (0, d.in_ch))
+                (o0, o1), (i0, i1) = _conv_slices(sl, d)
                 masks[f"{prefix}.weight"][o0:o1, i0:i1] = True
                 if hasattr(conv, "bns"):
                     masks[f"{prefix}.bns.{k}.weight"][...] = True
@@ -218,10 +224,7 @@ def copy_output(src: DVNNet, src_output: Output, dst: DVNNet, dst_output: Output
                 continue
             if sc is None or dc is None:
                 raise ValueError("the two networks' blocks differ in their shortcuts")
-
-            def rng(net_sl, d):
-                return net_sl[d.out_ch], (net_sl[d.in_ch] if d.in_split else (0, d.in_ch))
-            (so, si), (do, di) = rng(ssl, sc.d), rng(dsl, dc.d)
+            (so, si), (do, di) = _conv_slices(ssl, sc.d), _conv_slices(dsl, dc.d)
             dc.weight[do[0]:do[1], di[0]:di[1]] = sc.weight[so[0]:so[1], si[0]:si[1]]
             bn = sc.bn_for(sk, so)
             if hasattr(dc, "bns"):
