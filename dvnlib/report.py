@@ -92,13 +92,17 @@ def paper_dir() -> Path:
     return project_root() / "results" / "paper"
 
 
-def rerun_command(scenario: str, profile: str | None = None, methods=None) -> str:
-    """The exact papermill command that produces ``results/<scenario>/<profile>/``."""
+def rerun_command(scenario: str, profile: str | None = None, ablations: bool = False) -> str:
+    """The exact papermill command (from the repository root, with the project's environment) that
+    produces ``results/<scenario>/<profile>/``, as ``scripts/quick_study.sh`` runs it. It trains
+    only what is missing: a (method, seed) that already finished is read back."""
     s = S.get(scenario)
-    cmd = (f"papermill notebooks/{s.family}.ipynb out.ipynb -p scenario {s.id} "
-           f"-p profile {profile or book_profile()}")
-    if methods:
-        cmd += f' -y "methods: [{", ".join(methods)}]"'
+    profile = profile or book_profile()
+    name = "ablations" if ablations else s.family
+    cmd = (f"papermill notebooks/{s.family}.ipynb results/{s.id}/{profile}/{name}.ipynb -k python3 "
+           f"-p scenario {s.id} -p profile {profile}")
+    if ablations:
+        cmd += f' -y "methods: [{", ".join(ABLATIONS)}]"'
     return cmd
 
 
@@ -235,7 +239,7 @@ def reported_table(paper_scenario: str) -> pd.DataFrame | None:
         col = f"task {int(r['task'])}: {r['task_name']}"
         row[col] = f"{r['accuracy_pct']:.1f}" + (f" ({size})" if size else "")
     out = pd.DataFrame(list(rows.values())).fillna("—")
-    return out
+    return out[[c for c in out.columns if not out[c].isin(["", "—"]).all()]]
 
 
 def ours_table(df: pd.DataFrame, methods=()) -> pd.DataFrame:
@@ -289,7 +293,9 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
             # methods at one density are drawn side by side (1.2 points apart) so that their
             # intervals stay readable; DVN's curve sits at its true densities
             dx = 0 if curve else 1.2 * (points.index(m) - (len(points) - 1) / 2)
-            ax.errorbar(100 * d["density"] + dx, d["accuracy"], yerr=d["ci95"].fillna(0),
+            ci = d["ci95"].fillna(0)  # accuracy is bounded: clip the intervals to [0, 100]
+            yerr = [ci.clip(upper=d["accuracy"]), ci.clip(upper=100 - d["accuracy"])]
+            ax.errorbar(100 * d["density"] + dx, d["accuracy"], yerr=yerr,
                         marker=markers[i % len(markers)],
                         linestyle=("--" if m != "dvn" else "-") if curve else "none",
                         color=f"C{i}", label=label(m) + (" (levels)" if curve else ""),
@@ -297,7 +303,9 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
         ax.set_title(f"task {t}: {name}", fontsize=10)
         ax.set_xlabel("parameter density (% of the task's full network)", fontsize=9)
         ax.set_ylabel("test accuracy (%, task-aware)", fontsize=9)
-        ax.set_xlim(0, 105)
+        ax.set_xlim(0, max(105, 100 * a["density"].max() + 5))
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0), min(hi, 100.5))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
@@ -483,13 +491,42 @@ def matched_level(a: pd.DataFrame, method: str, task: int, density: float, ref: 
     return d.loc[d["density"].idxmax()]
 
 
-def _paper_value(twin: str | None, method: str, task: int, level: int | None = None) -> float | None:
+def reported_densities(paper_scenario: str) -> pd.DataFrame:
+    """The paper's rows for one scenario with a ``density`` where the paper lets us know it: its
+    parameter count over the task's largest DVN count (Tables 1, 3); a Baseline with no count is
+    the full network ("independent WRN-32-4"); NestedNet and PackNet+ with no count give task j
+    of k tasks j/k of the parameters (Section 4.3: "the first half and all of the parameters").
+    Otherwise unknown (NaN)."""
+    rep = load_reported()
+    rep = rep[rep["scenario"] == paper_scenario].copy()
+    full = rep[rep["method"] == "DVN"].groupby("task")["params_M"].max()
+    k = rep["task"].max()
+    dens = []
+    for _, r in rep.iterrows():
+        if pd.notna(r["params_M"]) and pd.notna(full.get(r["task"], math.nan)):
+            dens.append(r["params_M"] / full[r["task"]])
+        elif r["method"] == "Baseline":
+            dens.append(1.0)
+        elif r["method"] in ("NestedNet", "PackNet+") and rep["table"].iloc[0] == 1:
+            dens.append(r["task"] / k)
+        else:
+            dens.append(math.nan)
+    rep["density"] = dens
+    return rep
+
+
+def _paper_value(twin: str | None, method: str, task: int, level: int | None = None,
+                 density: float | None = None) -> float | None:
+    """The paper's accuracy for the twin's counterpart of an output of ours: the same method
+    and task, and the same DVN level or (other methods) a density within ``MATCH_TOLERANCE``."""
     if not twin:
         return None
-    rep = load_reported()
-    r = rep[(rep["scenario"] == twin) & (rep["method"] == label(method)) & (rep["task"] == task)]
+    rep = reported_densities(twin)
+    r = rep[(rep["method"] == label(method)) & (rep["task"] == task)]
     if level is not None and r["level"].notna().any():
         r = r[r["level"] == level]
+    elif density is not None and r["density"].notna().all() and len(r):
+        r = r[(r["density"] / density).map(lambda x: abs(math.log(x)) <= math.log(MATCH_TOLERANCE))]
     return float(r["accuracy_pct"].iloc[0]) if len(r) == 1 else None
 
 
@@ -515,7 +552,8 @@ def matched_comparisons(df: pd.DataFrame, scenario: str, others, kind: str = "gr
                 continue
             diff, half = diff_ci(_per_seed(df, "dvn", t, int(dv["level"])), _per_seed(df, m, t, int(r["level"])))
             v = verdict_greater(diff, half) if kind == "greater" else verdict_noninferior(diff, half, margin)
-            pd_dvn, pd_other = _paper_value(twin, "dvn", t, int(dv["level"])), _paper_value(twin, m, t, None)
+            pd_dvn = _paper_value(twin, "dvn", t, int(dv["level"]))
+            pd_other = _paper_value(twin, m, t, density=float(r["density"]))
             row = {"scenario": scenario, "task": f"{t}: {r['task_name']}", "versus": label(m),
                    "DVN level": int(dv["level"]), "density % (DVN / other)": f"{100 * dv['density']:.1f} / {100 * r['density']:.1f}",
                    "DVN accuracy %": fmt_ci(dv["accuracy"], dv["ci95"]),
@@ -842,26 +880,31 @@ def run_records(root=None) -> pd.DataFrame:
             "commit": commit or "unknown",
             "train s": round(sum(r.get("train_seconds", 0) for rs in runs.values() for r in rs), 1),
             "wall s": round(sum(r.get("wall_seconds", 0) for rs in runs.values() for r in rs), 1),
-            "command": rerun_command(j.get("scenario", f.parent.parent.name), j.get("profile", f.parent.name)),
         })
     return pd.DataFrame(rows)
 
 
 def commands_table(profile: str | None = None) -> pd.DataFrame:
+    """The command behind each of the book's results (``scripts/quick_study.sh`` runs them all)."""
     profile = profile or book_profile()
     rows = []
     for fam, scs in BOOK_SCENARIOS.items():
         for sc in scs:
-            present = load_metrics(sc, profile) is not None
-            rows.append({"scenario": sc, "family": fam, "methods": ", ".join(FAMILY_METHODS[fam]),
+            rows.append({"results": f"results/{sc}/{profile}/", "methods": ", ".join(FAMILY_METHODS[fam]),
                          "command (from the repository root)": rerun_command(sc, profile),
-                         f"results/{sc}/{profile}/": "present" if present else "missing"})
-            if fam == "joint" or fam == "hierarchical":
-                pass
-    rows.append({"scenario": "ablations", "family": "joint", "methods": ", ".join(ABLATIONS),
-                 "command (from the repository root)": rerun_command("FJ1", profile, list(ABLATIONS)) +
-                 "   (likewise FJ2, FJ3)", f"results/<scenario>/{profile}/": ""})
-    return pd.DataFrame(rows).fillna("")
+                         "in this build": "present" if load_metrics(sc, profile) is not None else "missing"})
+    df = load_metrics("FJ1", profile)
+    rows.append({"results": f"results/FJ1/{profile}/ (ablations)", "methods": ", ".join(ABLATIONS),
+                 "command (from the repository root)": rerun_command("FJ1", profile, ablations=True),
+                 "in this build": "present" if df is not None and set(ABLATIONS) <= set(df["method"]) else "missing"})
+    return pd.DataFrame(rows)
+
+
+def study_record(root=None) -> dict | None:
+    """``results/quick_study.json``: the whole quick study's wall time, hardware and versions."""
+    f = Path(root or results_dir()) / ("quick_study.json" if book_profile() == "quick"
+                                       else f"quick_study_{book_profile()}.json")
+    return json.loads(f.read_text()) if f.is_file() else None
 
 
 def status(profile: str | None = None, root=None) -> pd.DataFrame:
@@ -871,7 +914,7 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
     for fam, scs in BOOK_SCENARIOS.items():
         for sc in scs:
             df = load_metrics(sc, profile, root)
-            want = FAMILY_METHODS[fam] + (ABLATIONS if fam == "joint" else ())
+            want = FAMILY_METHODS[fam] + (ABLATIONS if sc == "FJ1" else ())  # the study ablates FJ1
             have = sorted(set(df["method"])) if df is not None else []
             rows.append({"scenario": sc, "twin of": S.get(sc).twin_of, "family": fam,
                          "methods present": ", ".join(_order_methods(have, want)) or "—",
@@ -893,9 +936,20 @@ def _md(text: str):
     _display(Markdown(text))
 
 
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as a reader writes them: no trailing zeros, a dash for nothing."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [("—" if v != v else f"{v:g}") for v in out[c]]
+        else:
+            out[c] = out[c].map(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else v)
+    return out
+
+
 def show_table(df: pd.DataFrame, caption: str, kind: str = "result"):
     """An HTML table with a caption (class ``dvn-table dvn-<kind>`` for the book's test)."""
-    sty = (df.style.hide(axis="index").set_caption(caption)
+    sty = (_plain(df).style.hide(axis="index").set_caption(caption)
            .set_table_attributes(f'class="dvn-table dvn-{kind}"'))
     _display(sty)
 
@@ -907,10 +961,11 @@ def show_figure(fig):
 
 
 def _missing_note(scenario: str, profile: str, methods=()) -> str:
+    abl = bool(methods) and set(methods) <= set(ABLATIONS)
     return (f"**Not yet available:** `results/{scenario}/{profile}/metrics.csv` "
             + ("is missing" if not methods else f"has no rows for {', '.join(methods)}")
-            + f". It is produced by `{rerun_command(scenario, profile, methods if methods else None)}`"
-              " (run from the repository root).")
+            + f". It is produced by `{rerun_command(scenario, profile, ablations=abl)}` (from the repository root;"
+              " finished runs are read back, not retrained).")
 
 
 def show_status():
@@ -978,14 +1033,21 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def show_ablation(scenario: str, profile: str | None = None):
+def show_ablation(scenario: str, profile: str | None = None, only_if_present: bool = False):
+    """DVN against its ablations on one scenario (``only_if_present``: say nothing when absent)."""
     profile = profile or book_profile()
     df = load_metrics(scenario, profile)
     have = set(df["method"]) if df is not None else set()
-    absent = [m for m in ("dvn", *ABLATIONS) if m not in have]
-    if df is None or "dvn" not in have or not have & set(ABLATIONS):
-        _md(_missing_note(scenario, profile, [m for m in absent] if df is not None else ()))
+    present = "dvn" in have and bool(have & set(ABLATIONS))
+    if not present:
+        if not only_if_present:
+            _md(_missing_note(scenario, profile) if df is None else
+                _missing_note(scenario, profile, [m for m in ABLATIONS if m not in have]) if "dvn" in have else
+                _missing_note(scenario, profile, ["dvn"]))
         return
+    if only_if_present:
+        _md(f"**{scenario}**")
+    absent = [m for m in ABLATIONS if m not in have]
     if absent:
         _md(_missing_note(scenario, profile, absent))
     d = df[df["method"].isin(("dvn", *ABLATIONS))]
@@ -1014,7 +1076,7 @@ def show_claim(n: int):
         + (f"  \n**Margin:** {claim2_margin():.1f} points, the largest loss Table 1 reports" if n == 2 else ""))
     if c.missing:
         _md("Missing results (not counted): " + "; ".join(
-            f"{sc}: `{rerun_command(sc, book_profile())}`" for sc in c.missing))
+            f"{sc}: `{rerun_command(sc)}`" for sc in c.missing))
     if len(c.evidence):
         show_table(c.evidence, f"Claim {c.number}: the comparisons behind the verdict "
                                "(ours: mean ± 95% interval over seeds; paper: single runs on the original datasets)",
@@ -1051,5 +1113,12 @@ def show_reproducibility():
     rec = run_records()
     if rec.empty:
         _md(f"**No runs yet** under `{results_dir()}`: every scenario's command is listed above.")
-        return
-    show_table(rec, f"Every run.json under {results_dir()}", "repro")
+    else:
+        show_table(rec, f"Every run.json under {results_dir()}", "repro")
+    study = study_record()
+    if study:
+        hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
+        _md(f"The whole {study.get('profile', '')} study (`scripts/quick_study.sh`) took "
+            f"**{study.get('wall_seconds', 0) / 60:.0f} minutes** on {hw.get('cpu', '?')} "
+            f"({hw.get('cpu_count', '?')} cores, {hw.get('torch_threads', '?')} torch threads), torch "
+            f"{v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")

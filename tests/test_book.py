@@ -1,7 +1,7 @@
 """The book, built and opened in a real browser.
 
-A tiny *real* run (FJ1 at the smoke profile, trimmed further: 64 images per task, two seeds, DVN,
-NestedNet and one ablation) is written to a temporary results folder; the book is built from it
+A tiny *real* run (FJ1 at the smoke profile, trimmed further: 32 images per task, two seeds, DVN,
+NestedNet and one ablation; its accuracies are near chance and mean nothing) is written to a temporary results folder; the book is built from it
 with warnings as errors (``scripts/build_book.sh`` with ``DVN_BOOK_RESULTS``/``DVN_BOOK_PROFILE``,
 so the committed results are neither read nor touched); then headless Chromium (Debian's, driven
 by playwright, with every network request refused) opens every page and checks that the tables
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -77,21 +78,52 @@ def fixture_results(tmp_path_factory):
     """A real, tiny run: the same files ``runner.run`` writes for the committed results."""
     import dvnlib
     out = tmp_path_factory.mktemp("book_results")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
     dvnlib.run("FJ1", "smoke", FIXTURE_METHODS, [0, 1], out_dir=out, progress=False,
-               overrides={"train_per_task": 64, "test_per_task": 64})
-    print(f"\nfixture run: {time.perf_counter() - t0:.1f} s")
+               overrides={"train_per_task": 32, "test_per_task": 32, "batch_size": 32})
+    _tiny_bench(out / "bench" / "fixture.csv")
+    print(f"\nfixture run: {time.perf_counter() - t0:.1f} s wall, {_cpu(resource.RUSAGE_SELF) - c0:.1f} s CPU")
     return out
+
+
+def _tiny_bench(path: Path):
+    """A real, tiny timing in the schema ``report.load_bench`` reads: FJ2's smoke-size network,
+    task 1, each level extracted, a few timed batches after warm-up."""
+    import torch
+
+    import dvnlib
+    from dvnlib import results as R
+    net = dvnlib.build("FJ2", "smoke").eval()
+    x = torch.randn(16, 1, 32, 32)
+    cpu = R.hardware("cpu")["cpu"]
+    rows = []
+    with torch.no_grad():
+        for level in range(1, 5):
+            sub = net.extract(task=1, level=level)
+            for _ in range(2):
+                sub(x)
+            for rep in range(5):
+                t = time.perf_counter()
+                sub(x)
+                rows.append({"scenario": "FJ2", "profile": "smoke", "task": 1, "level": level, "batch_size": len(x),
+                             "repeat": rep, "ms_per_image": 1000 * (time.perf_counter() - t) / len(x),
+                             "params": sum(p.numel() for p in sub.parameters()), "device": "cpu", "hardware": cpu})
+    R.write_rows(path, rows, columns=list(rows[0]))
+
+
+def _cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
 @pytest.fixture(scope="module")
 def built_book(fixture_results, tmp_path_factory):
     out = tmp_path_factory.mktemp("book_out")
     env = {**os.environ, "DVN_BOOK_RESULTS": str(fixture_results), "DVN_BOOK_PROFILE": "smoke"}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(["bash", "scripts/build_book.sh", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
-    print(f"book build: {time.perf_counter() - t0:.1f} s")
+    print(f"book build: {time.perf_counter() - t0:.1f} s wall, {_cpu(resource.RUSAGE_CHILDREN) - c0:.1f} s CPU")
     log = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines() if "IPKernelApp" not in line)
     assert proc.returncode == 0, f"the book did not build (warnings are errors):\n{log[-6000:]}"
     html = out / "_build" / "html"
@@ -211,18 +243,20 @@ def test_family_pages_have_tables_figures_and_missing_notes(pages, fixture_resul
     # FJ1 lacks two of its methods; FJ2 and FJ3 lack everything: each says so, with the command.
     assert "has no rows for baseline, packnet" in j["text"]
     for sc in ("FJ2", "FJ3"):
-        assert f"papermill notebooks/joint.ipynb out.ipynb -p scenario {sc} -p profile smoke" in j["text"]
+        assert report.rerun_command(sc, "smoke") in j["text"]
+    assert report.rerun_command("FJ1", "smoke") == (
+        "papermill notebooks/joint.ipynb results/FJ1/smoke/joint.ipynb -k python3 -p scenario FJ1 -p profile smoke")
     h = pages["hierarchical"]
     assert any("Table 3" in t["caption"] for t in _tables(h, "reported"))
-    assert "papermill notebooks/hierarchical.ipynb out.ipynb -p scenario FH1 -p profile smoke" in h["text"]
+    assert report.rerun_command("FH1", "smoke") in h["text"]
     s = pages["sequential"]
     caps = " ".join(t["caption"] for t in _tables(s, "reported"))
     assert "Table 4" in caps and "Table 5" in caps
-    assert "papermill notebooks/sequential.ipynb out.ipynb -p scenario FS1 -p profile smoke" in s["text"]
+    assert report.rerun_command("FS1", "smoke") in s["text"]
     a = pages["ablations"]
     abl = _tables(a, "result")
     assert len(abl) == 1 and "DVN, one shared BN (ablation)" in abl[0]["text"]
-    assert "has no rows for dvn-prefix" in a["text"]
+    assert "has no rows for dvn-prefix" in a["text"] and report.rerun_command("FJ1", "smoke", ablations=True) in a["text"]
     assert sum(i["inMain"] for i in a["images"]) == 1
 
 
@@ -243,17 +277,18 @@ def test_claims_page_shows_computed_verdicts(pages):
     evidence = _tables(c, "claim")
     assert any("FJ1" in t["text"] for t in evidence), "claim 1/2 computed from the fixture run"
     assert "Claim 4 (speed) is tested by the benchmark on this CPU" in c["text"]
+    assert any("speed-up over the full network" in t["text"] for t in evidence), "claim 4 from the benchmark"
 
 
 def test_cost_and_reproducibility_pages(pages, fixture_results):
     c = pages["cost"]
     t2 = _tables(c, "cost")
-    assert t2 and "reported" in t2[0]["text"] and "ours" in t2[0]["text"]
-    assert "not yet measured" in c["text"] or len(t2) >= 2
+    assert len(t2) == 2 and "reported" in t2[0]["text"] and "ours" in t2[0]["text"]
+    assert "speed-up" in t2[1]["text"] and "hardware" in t2[1]["caption"]
     r = pages["reproducibility"]
     run = json.loads((fixture_results / "FJ1" / "smoke" / "run.json").read_text())
     rec = _tables(r, "repro")
     assert rec and "FJ1" in rec[0]["text"] and "smoke" in rec[0]["text"]
     assert (run["git"]["commit"] or "unknown")[:10] in rec[0]["text"]
     assert run["versions"]["torch"] in rec[0]["text"]
-    assert "papermill notebooks/joint.ipynb out.ipynb -p scenario FJ1 -p profile smoke" in r["text"]
+    assert report.rerun_command("FJ1", "smoke") in r["text"]
