@@ -134,8 +134,8 @@ def _smoke(family: str) -> Profile:
 
 
 def _quick(family: str) -> Profile:
-    return Profile(epochs=4, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(0.75,),
-                   gamma=0.1, depth=8 if family == "wrn" else 10, width=2 if family == "wrn" else 16,
+    return Profile(epochs=3, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(2 / 3,),
+                   gamma=0.1, depth=8 if family == "wrn" else 10, width=1 if family == "wrn" else 16,
                    train_per_task=2000, test_per_task=1000, seeds=(0, 1, 2))
 
 
