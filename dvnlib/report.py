@@ -636,30 +636,52 @@ def claim2(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+BENCH_GROUP = ("scenario", "network", "task", "batch_size", "engine", "threads", "device", "hardware")
+
+
 def bench_levels(bench: pd.DataFrame) -> pd.DataFrame | None:
-    """Per (scenario, task, level ...) mean time with its 95% interval over repeats, and the
-    speed-up over the top level of the same group, with a delta-method interval."""
+    """Per benchmark group (scenario, batch size, engine ...) and level: the time per image (median
+    and 95% interval of the mean over repeats) and the speed-up over the group's top level (the
+    full network). When rows carry a ``repeat`` index, the level and the full network timed in
+    the same round are paired: the speed-up is the geometric mean of the per-round ratios with a
+    95% t-interval on the log scale; otherwise the ratio of means. None without a level and a
+    time column."""
     tcol = next((c for c in TIME_COLUMNS if c in bench.columns), None)
     if tcol is None or "level" not in bench.columns:
         return None
-    group = [c for c in ("scenario", "network", "task", "batch_size", "device", "hardware", "threads")
-             if c in bench.columns]
+    group = [c for c in BENCH_GROUP if c in bench.columns]
     rows = []
     for key, g in (bench.groupby(group, dropna=False, sort=False) if group else [((), bench)]):
         key = key if isinstance(key, tuple) else (key,)
-        stats = {int(l): mean_ci(x[tcol]) for l, x in g.groupby("level")}
-        top = max(stats)
-        mt, ht, _ = stats[top]
-        for l, (m, h, n) in sorted(stats.items()):
-            sp = mt / m
-            rel = math.sqrt((h / m) ** 2 + (ht / mt) ** 2) if h == h and ht == ht else math.nan
-            extra = {c: g[c].iloc[0] for c in ("params",) if c in g.columns}
-            rows.append({**dict(zip(group, key)), "level": l, **extra, "ms per image": fmt_ci(m, h, 3),
-                         "repeats": n, "speed-up": sp, "speed-up ci": sp * rel})
+        top = int(g["level"].max())
+        full = g[g["level"] == top]
+        for lvl, x in sorted(g.groupby("level"), key=lambda kv: kv[0]):
+            m, h, n = mean_ci(x[tcol])
+            if "repeat" in g.columns:
+                pair = x.merge(full, on="repeat", suffixes=("", "_full"))
+                logs = [math.log(f / t) for t, f in zip(pair[tcol], pair[f"{tcol}_full"]) if t > 0 and f > 0]
+                lm, lh, _ = mean_ci(logs)
+                sp, lo, hi = math.exp(lm), math.exp(lm - lh) if lh == lh else math.nan, \
+                    math.exp(lm + lh) if lh == lh else math.nan
+            else:
+                mf = full[tcol].mean()
+                sp, lo, hi = mf / m, math.nan, math.nan
+            extra = {c: x[c].iloc[0] for c in ("units", "params", "macs") if c in x.columns}
+            rows.append({**dict(zip(group, key)), "level": int(lvl), **extra,
+                         "ms per image (median)": float(x[tcol].median()),
+                         "ms per image (mean ± 95%)": fmt_ci(m, h, 3), "repeats": n,
+                         "speed-up": sp, "speed-up low": lo, "speed-up high": hi, "top": int(lvl) == top})
     return pd.DataFrame(rows)
 
 
+def fmt_speedup(sp: float, lo: float, hi: float) -> str:
+    if sp != sp:
+        return "—"
+    return f"{sp:.2f}x" + (f" ({lo:.2f}–{hi:.2f})" if lo == lo and hi == hi else "")
+
+
 def claim4(bench: pd.DataFrame | None) -> pd.DataFrame:
+    """Every level below the top of every benchmark group: is it faster than the full network?"""
     if bench is None:
         return pd.DataFrame()
     lv = bench_levels(bench)
@@ -668,19 +690,34 @@ def claim4(bench: pd.DataFrame | None) -> pd.DataFrame:
     cost = load_reported_cost()
     paper = {int(r["level"]): r["speedup_x"] for _, r in cost[cost["source"] == "Table 2"].iterrows()}
     rows = []
-    for _, r in lv.iterrows():
-        top = lv[[c for c in lv.columns if c in ("scenario", "network", "task", "batch_size", "device")]].eq(
-            r[[c for c in lv.columns if c in ("scenario", "network", "task", "batch_size", "device")]]).all(axis=1)
-        if r["level"] == lv.loc[top, "level"].max():
-            continue
-        diff, half = r["speed-up"] - 1, r["speed-up ci"]
-        out = {c: r[c] for c in ("scenario", "network", "task", "batch_size", "device", "hardware") if c in r}
-        out.update({"level": int(r["level"]), "ms per image": r["ms per image"],
-                    "speed-up over the full network": fmt_ci(r["speed-up"], r["speed-up ci"], 2) + "x",
-                    "reported (paper) speed-up, J2 on GPU": f"{paper[int(r['level'])]:g}x" if int(r["level"]) in paper else "—",
-                    "verdict": verdict_greater(diff, half)})
+    for _, r in lv[~lv["top"]].iterrows():
+        lo, hi = r["speed-up low"], r["speed-up high"]
+        v = ("inconclusive" if lo != lo else "holds" if lo > 1 else "does not hold" if hi < 1 else "inconclusive")
+        j2 = r.get("scenario", "J2") == "J2"
+        out = {c: r[c] for c in ("scenario", "network", "batch_size", "engine", "threads") if c in r}
+        out.update({"level": int(r["level"]), "ms per image (median)": f"{r['ms per image (median)']:.3f}",
+                    "speed-up over the full network (95%)": fmt_speedup(r["speed-up"], lo, hi),
+                    "reported (paper) speed-up, GPU": f"{paper[int(r['level'])]:g}x"
+                    if j2 and int(r["level"]) in paper else "—",
+                    "verdict": v})
         rows.append(out)
     return pd.DataFrame(rows)
+
+
+def bench_hardware(bench: pd.DataFrame | None = None, root=None) -> str:
+    """The benchmark's hardware in words, from ``bench.json`` or the CSV's columns."""
+    parts = []
+    for m in load_bench_meta(root):
+        hw = m.get("hardware") or {}
+        dev = m.get("device") or ""
+        parts.append(f"{dev}" + (f", {hw.get('torch_threads')} torch thread(s)" if hw.get("torch_threads") else "")
+                     + (f", torch {m['versions'].get('torch')}" if isinstance(m.get("versions"), dict) else "")
+                     + (f", {m['date'][:10]}" if m.get("date") else ""))
+    if not parts and bench is not None:
+        for c in ("hardware", "device"):
+            if c in bench.columns:
+                parts += sorted({str(x) for x in bench[c].dropna()})
+    return "; ".join(dict.fromkeys(p for p in parts if p)) or "hardware not recorded"
 
 
 def claim5(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -832,6 +869,11 @@ def cost_table(scenario: str = "J2", profile: str | None = None, task: int = 1) 
                          for o in out])
 
 
+def reported_cost_all() -> pd.DataFrame:
+    """Every cost figure the paper reports (Table 2, Section 4.3), as transcribed."""
+    return load_reported_cost().drop(columns=["units_used"])
+
+
 def reported_cost_table() -> pd.DataFrame:
     c = load_reported_cost()
     c = c[c["source"] == "Table 2"]
@@ -841,14 +883,43 @@ def reported_cost_table() -> pd.DataFrame:
                          "speed-up (reported)": c["speedup_x"].map(lambda v: f"{v:g}x")})
 
 
-def table2(profile: str | None = None, root=None) -> pd.DataFrame:
-    """Table 2 side by side: the paper's J2 numbers and our J2 (paper size) accounting; the
-    benchmark's times are in ``bench_levels``."""
-    ours = cost_table("J2").rename(columns={"params": "params (ours)", "density %": "density % (ours)",
-                                            "compression": "compression (ours)"})
-    ours["params (ours)"] = ours["params (ours)"].map(lambda p: f"{p / 1e6:.2f}M")
-    ours["compression (ours)"] = ours["compression (ours)"].map(lambda v: f"{v:g}x")
-    return reported_cost_table().merge(ours.drop(columns=["units"]), on="level")
+def table2(bench: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 2 laid out as the paper lays it out (a row per quantity, a column per level l(i)):
+    each of the paper's rows, labelled reported, followed by ours: the parameter accounting of J2
+    at paper size (no training) and, where ``bench`` has J2 timings, the measured time per image
+    (median) and speed-up (95% interval) at every batch size benchmarked."""
+    rep = load_reported_cost()
+    rep = rep[rep["source"] == "Table 2"].set_index("level")
+    ours = cost_table("J2").set_index("level")
+    levels = list(rep.index)
+    rows = []
+
+    def add(quantity, source, fmt):
+        rows.append({"quantity": quantity, "source": source, **{f"l({l})": fmt(l) for l in levels}})
+    add("No. parameters", "reported (paper)", lambda l: f"{rep.loc[l, 'params_M']:g}M")
+    add("No. parameters", "ours", lambda l: f"{ours.loc[l, 'params'] / 1e6:.2f}M")
+    add("Density", "reported (paper)", lambda l: f"{rep.loc[l, 'density_pct']:g}%")
+    add("Density", "ours", lambda l: f"{ours.loc[l, 'density %']:g}%")
+    add("Compression rate", "reported (paper)", lambda l: f"{rep.loc[l, 'compression_x']:g}x")
+    add("Compression rate", "ours", lambda l: f"{ours.loc[l, 'compression']:g}x")
+    lv = bench_levels(bench) if bench is not None else None
+    j2 = lv[lv["scenario"] == "J2"] if lv is not None and "scenario" in lv.columns else None
+    add("Inference time (ms per image)", f"reported (paper, {PAPER_HARDWARE.split(' (')[0]})",
+        lambda l: f"{rep.loc[l, 'inference_ms_per_image']:g}")
+    batches = sorted(j2["batch_size"].unique()) if j2 is not None and "batch_size" in j2.columns else [None]
+    if j2 is not None and len(j2):
+        for b in batches:
+            g = (j2[j2["batch_size"] == b] if b is not None else j2).set_index("level")
+            add("Inference time (ms per image)", f"ours, batch {b}" if b is not None else "ours",
+                lambda l, g=g: f"{g.loc[l, 'ms per image (median)']:.3f}" if l in g.index else "—")
+    add("Practical speed-up", "reported (paper)", lambda l: f"{rep.loc[l, 'speedup_x']:g}x")
+    if j2 is not None and len(j2):
+        for b in batches:
+            g = (j2[j2["batch_size"] == b] if b is not None else j2).set_index("level")
+            add("Practical speed-up", f"ours, batch {b}" if b is not None else "ours",
+                lambda l, g=g: fmt_speedup(g.loc[l, "speed-up"], g.loc[l, "speed-up low"], g.loc[l, "speed-up high"])
+                if l in g.index else "—")
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -897,6 +968,25 @@ def commands_table(profile: str | None = None) -> pd.DataFrame:
     rows.append({"results": f"results/FJ1/{profile}/ (ablations)", "methods": ", ".join(ABLATIONS),
                  "command (from the repository root)": rerun_command("FJ1", profile, ablations=True),
                  "in this build": "present" if df is not None and set(ABLATIONS) <= set(df["method"]) else "missing"})
+    rows.append({"results": "results/bench/ (cost page, claim 4)", "methods": "extracted levels of J2 and J1",
+                 "command (from the repository root)": BENCH_COMMAND,
+                 "in this build": "present" if load_bench() is not None else "missing"})
+    return pd.DataFrame(rows)
+
+
+BENCH_COMMAND = "python -m dvnlib bench --out results/bench"
+
+
+def bench_record(root=None) -> pd.DataFrame:
+    """Where and when the benchmark ran, from each ``results/bench/*.json``."""
+    rows = []
+    for m in load_bench_meta(root):
+        hw, v, git = m.get("hardware") or {}, m.get("versions") or {}, m.get("git") or {}
+        rows.append({"benchmark": "quick" if m.get("quick") else "full", "date (UTC)": str(m.get("date", ""))[:16],
+                     "device": m.get("device", ""), "torch threads": hw.get("torch_threads", ""),
+                     "python / torch": f"{v.get('python')} / {v.get('torch')}",
+                     "commit": (git.get("commit") or "unknown")[:10] + (" (dvnlib modified)" if git.get("dvnlib_dirty") else ""),
+                     "wall s": round(float(m.get("wall_seconds") or 0), 1)})
     return pd.DataFrame(rows)
 
 
@@ -1086,27 +1176,40 @@ def show_claim(n: int):
 
 
 def show_cost():
-    show_table(table2(), "Table 2 analogue, J2 (ResNet-42, task 1): reported (paper, on an NVIDIA TITAN Xp) "
-                         "beside our parameter accounting at paper size", "cost")
     bench = load_bench()
+    lv = bench_levels(bench) if bench is not None else None
+    has_j2 = lv is not None and "scenario" in lv.columns and (lv["scenario"] == "J2").any()
+    show_table(table2(bench if has_j2 else None),
+               "Table 2 analogue, J2 (ResNet-42, task 1, level l(i) = i units): reported (paper, "
+               f"{PAPER_HARDWARE}) beside ours (parameter accounting at paper size"
+               + (f"; times measured on {bench_hardware(bench)}, median ms per image, speed-up with its 95% interval"
+                  if has_j2 else "") + ")", "cost")
     if bench is None:
-        _md("**Inference time: not yet measured.** No benchmark results are in `results/bench/` yet; "
-            "the columns above marked *reported* are the paper's GPU timings, not ours.")
+        _md("**Inference time: not yet measured.** No benchmark results are in `results/bench/` yet "
+            f"(`{BENCH_COMMAND}`); the times above are the paper's GPU timings, not ours.")
         return
-    lv = bench_levels(bench)
-    meta = load_bench_meta()
-    hw = sorted({str(x) for c in ("hardware", "cpu", "device") if c in bench.columns for x in bench[c].dropna()})
-    for m in meta:
-        h = m.get("hardware") or {}
-        hw.append(", ".join(f"{k}: {v}" for k, v in h.items()) if isinstance(h, dict) else str(h))
     if lv is None:
-        show_table(bench.drop(columns=["file"]), "Benchmark results as recorded (no level/time columns found)", "cost")
-    else:
-        out = lv.copy()
-        out["speed-up"] = [fmt_ci(s, c, 2) + "x" for s, c in zip(out["speed-up"], out["speed-up ci"])]
-        show_table(out.drop(columns=["speed-up ci"]),
-                   "Measured inference time of each extracted level (ours), mean ± 95% interval over repeats"
-                   + (f"; hardware: {'; '.join(dict.fromkeys(hw))}" if hw else ""), "cost")
+        show_table(bench.drop(columns=["file"]), "Benchmark results as recorded (no level and time columns found)",
+                   "cost")
+        return
+    if not has_j2:
+        _md("The benchmark in `results/bench/` has no J2 timings; the levels it timed are below.")
+    out = lv.copy()
+    out["speed-up (95%)"] = [fmt_speedup(a, b, c) for a, b, c in zip(out["speed-up"], out["speed-up low"],
+                                                                     out["speed-up high"])]
+    out["ms per image (median)"] = out["ms per image (median)"].map(lambda v: f"{v:.3f}")
+    if "macs" in out.columns:
+        out["MMACs"] = (out["macs"] / 1e6).round(1)
+    if "params" in out.columns:
+        out["params"] = out["params"].map(lambda p: f"{p / 1e6:.2f}M")
+    constant = [c for c in ("task", "engine", "threads", "device", "hardware") if c in out.columns
+                and out[c].nunique(dropna=False) == 1]
+    note = ", ".join(f"{c} {out[c].iloc[0]}" for c in constant if c not in ("device", "hardware"))
+    keep = [c for c in ("scenario", "network", "batch_size", "level", "units", "params", "MMACs",
+                        "ms per image (median)", "speed-up (95%)", "repeats") if c in out.columns]
+    show_table(out[keep].rename(columns={"batch_size": "batch"}),
+               f"Every benchmarked level (ours): extracted sub-network against the full network"
+               + (f" ({note})" if note else "") + f"; hardware: {bench_hardware(bench)}", "cost")
 
 
 def show_reproducibility():
@@ -1115,6 +1218,9 @@ def show_reproducibility():
         _md(f"**No runs yet** under `{results_dir()}`: every scenario's command is listed above.")
     else:
         show_table(rec, f"Every run.json under {results_dir()}", "repro")
+    bench = bench_record()
+    if len(bench):
+        show_table(bench, f"The benchmark (results/bench/bench.json), produced by {BENCH_COMMAND}", "repro")
     study = study_record()
     if study:
         hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
