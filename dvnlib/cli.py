@@ -1,4 +1,4 @@
-"""Command line: ``python -m dvnlib summary J2 [--json]``.
+"""Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib bench [--quick] [--json]``.
 
 Errors in what the user asked for (an unknown scenario, an inconsistent override) print one line
 that names the valid values, with no traceback, and exit with status 2."""
@@ -35,12 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rule", default="dvn", help="configuration rule: dvn (eq. 3) or prefix")
     p.add_argument("--bn", default="per_output", help="per_output or shared")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    b = sub.add_parser("bench", help="time every level against the full network, training and data")
+    b.add_argument("--quick", action="store_true", help="a shorter run (under a minute on a 2-core CPU)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--out", help="also write inference.csv, bench.json and tables/*.csv to this folder")
+    b.add_argument("--device", default="cpu", help="cpu or cuda")
+    b.add_argument("--threads", type=int, default=1, help="CPU threads for the headline figures (default 1)")
+    b.add_argument("--engine", help="headline inference engine (default: the one that runs the full network fastest)")
     args = parser.parse_args(argv)
     try:
         if args.command == "summary":
             info = accounting.summary(args.scenario, args.profile, depth=args.depth, width=args.width,
                                       units=args.units, rule=args.rule, bn=args.bn)
             print(json.dumps(info) if args.json else _summary_table(info))
+        elif args.command == "bench":
+            from . import bench  # imports torch: kept out of the summary's path
+            log = (lambda s: print(s, file=sys.stderr, flush=True))
+            result = bench.run(quick=args.quick, device=args.device, threads=args.threads,
+                               engine=args.engine, log=log)
+            if args.out:
+                for path in bench.write(result, args.out):
+                    log(f"wrote {path}")
+            print(json.dumps(bench.public(result), default=str) if args.json else bench.table(result))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -140,10 +140,26 @@ class DVNNet(nn.Module):
     def k(self) -> int:
         return len(self.unit_sizes)
 
+    # None: run the input as given. ``torch.channels_last`` keeps every activation NHWC, which
+    # the CPU kernels run much faster (the input layer's max-pool ~8x, BN ~3x; see
+    # ``dvnlib.bench``); outputs agree to float rounding. Set it per instance.
+    memory_format: torch.memory_format | None = None
+
     def forward(self, x: torch.Tensor, task: int, level: int) -> torch.Tensor:
         U.check_output(self.config, task, level)
+        return self.trunk(self.stem(x, task), task, level)
+
+    def stem(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        """Task ``task``'s input layer, which every level of that task reads in full."""
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
+        return self.stems[task - 1](x)
+
+    def trunk(self, h: torch.Tensor, task: int, level: int) -> torch.Tensor:
+        """Everything after the input layer for output (task, level): its slice of every block,
+        then its head. ``forward`` is ``trunk(stem(x, task), task, level)``."""
+        U.check_output(self.config, task, level)
         k, sl = key(task, level), self.slices[(task, level)]
-        h = self.stems[task - 1](x)
         for block in self.blocks:
             h = block(h, k, sl)
         return self.heads[k](h.mean((2, 3)))
@@ -207,6 +223,21 @@ class CompactNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+    @torch.no_grad()
+    def fuse_bn(self) -> "CompactNet":
+        """A copy for inference with every BN folded into the convolution before it (same outputs
+        to float rounding, one layer fewer per convolution). Uses the running statistics: eval only."""
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+        m = _copy_module(self).eval()
+        stem = list(m.stem)
+        m.stem = nn.Sequential(fuse_conv_bn_eval(stem[0], stem[1]), *stem[2:])
+        for b in m.blocks:
+            b.conv1, b.bn1 = fuse_conv_bn_eval(b.conv1, b.bn1), nn.Identity()
+            b.conv2, b.bn2 = fuse_conv_bn_eval(b.conv2, b.bn2), nn.Identity()
+            if b.shortcut is not None:
+                b.shortcut = nn.Sequential(fuse_conv_bn_eval(b.shortcut[0], b.shortcut[1]))
+        return m
 
 
 def _copy_conv(conv: SplitConv, out, inp) -> nn.Conv2d:

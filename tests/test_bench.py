@@ -1,0 +1,238 @@
+"""The benchmark's logic on tiny networks: what it computes, never how fast (no timing targets)."""
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import dvnlib
+from dvnlib import accounting, bench, cli, train
+from dvnlib.layout import layout
+
+TINY = bench.Plan(batches=(1, 2), rounds=(2, 1), warmup=0, train_repeats=1, data_repeats=1,
+                  sweep_engines=None, probe_threads=False, inference_profile="smoke",
+                  train_profile="smoke", train_batch=4, data_images=64)
+
+
+def _x(net, task, n=4, seed=0):
+    t = net.tasks[task - 1]
+    return torch.randn(n, t.in_channels, t.input_size, t.input_size, generator=torch.Generator().manual_seed(seed))
+
+
+def _trained_bn(scenario, profile="smoke", **kw):
+    """A small DVN whose BN statistics have moved away from their initial values."""
+    torch.manual_seed(0)
+    net = dvnlib.build(scenario, profile, **kw).train()
+    with torch.no_grad():
+        for t, l in net.outputs:
+            net(_x(net, t, 8, seed=t * 10 + l), t, l)
+    return net.eval()
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    n = torch.get_num_threads()  # engines set the thread count: leave other tests as they were
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bench.run(plan=TINY)
+
+
+def test_measure_interleaves_and_counts():
+    calls = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in "abc"}
+    t = bench.measure(fns, repeats=4, warmup=1)
+    assert calls[:3] == ["a", "b", "c"]  # warm-up round
+    assert calls[3:6] == ["a", "b", "c"] and calls[6:9] == ["b", "c", "a"]  # rotated each round
+    assert all(len(t[n].samples) == 4 for n in fns)
+    s = t["a"]
+    assert s.min <= s.median <= s.max
+
+
+@pytest.mark.parametrize("scenario", ["FJ1", "FJ2", "FJ3", "J2"])
+def test_inference_engines_give_the_extracted_outputs(scenario):
+    net = _trained_bn(scenario)
+    for t, l in [(1, 1), (len(net.tasks), net.k)]:
+        sub = net.extract(t, l)
+        x = _x(net, t, 3)
+        with torch.no_grad():
+            ref = sub(x)
+            torch.testing.assert_close(sub.fuse_bn()(x), ref, rtol=1e-4, atol=1e-5)
+            if bench.prepack_available():
+                torch.testing.assert_close(bench.PackedNet(sub, x.shape)(x), ref, rtol=1e-4, atol=1e-5)
+            for e in bench.cpu_engines(1):
+                if (e.prepack and not bench.prepack_available()) or e.threads != 1:
+                    continue
+                call, xe, _ = bench.prepare(sub, e, x.shape)  # runs on its own fixed input xe
+                torch.testing.assert_close(call(), sub(xe.contiguous()), rtol=1e-4, atol=1e-5)
+
+
+def test_fuse_bn_keeps_the_net_small_and_drops_bn():
+    sub = _trained_bn("FJ2").extract(1, 1)
+    fused = sub.fuse_bn()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert [c.weight.shape for c in fused.modules() if isinstance(c, torch.nn.Conv2d)] == \
+           [c.weight.shape for c in sub.modules() if isinstance(c, torch.nn.Conv2d)]
+
+
+@pytest.mark.parametrize("scenario, bn", [("FJ2", "per_output"), ("FJ1", "per_output"), ("FJ3", "per_output"),
+                                          ("FJ2", "shared")])
+def test_masked_matches_sliced_outputs(scenario, bn):
+    net = _trained_bn(scenario, bn=bn)
+    masked = bench.MaskedDVN(net)
+    for mode in ("eval", "train"):
+        net.train(mode == "train")
+        masked.train(mode == "train")
+        for t, l in net.outputs:
+            x = _x(net, t, 4, seed=t + 7 * l)
+            torch.testing.assert_close(masked(x, t, l), net(x, t, l), rtol=1e-4, atol=1e-5)
+
+
+def test_masked_computes_full_width_and_sliced_computes_its_macs():
+    net = _trained_bn("FJ2")
+    masked = bench.MaskedDVN(net)
+    lay = layout("FJ2", "smoke")
+    macs = {(c.task, c.level): c.macs for c in accounting.costs(lay)}
+    x = _x(net, 1, 2)
+
+    def flops(m, t, l):
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            m(x, t, l)
+        return fc.get_total_flops()
+    full = flops(net, 1, 4)
+    assert full == 2 * 2 * macs[(1, 4)]  # 2 FLOPs per MAC, 2 images: the accounting is what runs
+    for lv in (1, 2, 3):
+        assert flops(net, 1, lv) == 2 * 2 * macs[(1, lv)]
+        # masking runs the full-width arithmetic whatever the level (the head is full width too)
+        assert flops(masked, 1, lv) == full
+
+
+def test_masked_gradients_equal_sliced_ones_inside_the_units():
+    net = _trained_bn("FJ2").train()
+    masked = bench.MaskedDVN(net).train()
+    x, y = _x(net, 2, 4), torch.tensor([0, 1, 2, 0])
+    torch.nn.functional.cross_entropy(net(x, 2, 2), y).backward()
+    torch.nn.functional.cross_entropy(masked(x, 2, 2), y).backward()
+    convs = [c for b in net.blocks for c in (b.conv1, b.conv2, b.shortcut) if c is not None]
+    for c, w in zip(convs, masked.weights):
+        g = c.weight.grad if c.weight.grad is not None else torch.zeros_like(c.weight)
+        torch.testing.assert_close(w.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_shared_stem_gives_the_joint_gradient():
+    torch.manual_seed(0)
+    a = dvnlib.build("FJ2", "smoke").train()
+    b = dvnlib.build("FJ2", "smoke").train()
+    b.load_state_dict(a.state_dict())
+    batches = [(_x(a, t, 4, seed=t), torch.randint(0, a.tasks[t - 1].num_classes, (4,),
+                                                   generator=torch.Generator().manual_seed(t)))
+               for t in range(1, 5)]
+    la = train.output_losses(a, batches, a.outputs)
+    lb = bench.shared_stem_losses(b, batches)
+    assert la.keys() == lb.keys() and len(lb) == 16
+    for k in la:
+        torch.testing.assert_close(la[k], lb[k])
+    for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
+        ga = pa.grad if pa.grad is not None else torch.zeros_like(pa)
+        gb = pb.grad if pb.grad is not None else torch.zeros_like(pb)
+        torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-4, msg=n)  # summation order differs
+
+
+def test_paper_speedups_read_from_the_projects_copy():
+    p = bench.paper_speedups()
+    assert p[("J2", 1)] == 5.8 and p[("J2", 2)] == 2.8 and p[("J2", 3)] == 1.6
+    assert ("J1", 1) not in p
+
+
+def test_json_schema_and_ratios(tiny_result):
+    r = json.loads(json.dumps(bench.public(tiny_result), default=str))
+    assert set(r) >= {"device", "inference", "training", "data", "targets", "switches", "engine", "hardware",
+                      "versions", "git", "date"}
+    assert r["device"].startswith("cpu")
+    lay = {sc: {(c.task, c.level): c.macs for c in accounting.costs(layout(sc, "smoke"))} for sc in ("J2", "J1")}
+    seen = set()
+    for e in r["inference"]:
+        for k in ("scenario", "task", "level", "batch", "ms_per_image", "speedup", "mac_ratio", "paper_speedup"):
+            assert k in e
+        top = max(x["level"] for x in r["inference"] if x["scenario"] == e["scenario"])
+        full = next(x for x in r["inference"] if x["scenario"] == e["scenario"] and x["batch"] == e["batch"]
+                    and x["level"] == top)
+        # speed-up is full over level (medians), and ms_per_image is per image
+        assert e["speedup"] == pytest.approx(full["ms_per_image"] / e["ms_per_image"], rel=1e-9)
+        assert e["mac_ratio"] == pytest.approx(lay[e["scenario"]][(1, top)] / lay[e["scenario"]][(1, e["level"])])
+        assert e["share_of_mac_ratio"] == pytest.approx(e["speedup"] / e["mac_ratio"])
+        assert e["paper_speedup"] == ({1: 5.8, 2: 2.8, 3: 1.6, 4: 1.0}[e["level"]] if e["scenario"] == "J2" else None)
+        assert e["engine"] == r["engine"]["name"]
+        seen.add((e["scenario"], e["batch"], e["level"]))
+    assert seen == {(sc, b, l) for sc, n in (("J2", 4), ("J1", 2)) for b in (1, 2) for l in range(1, n + 1)}
+    t = r["training"]
+    assert t["scenario"] == "J2" and t["passes"] == 16
+    assert t["ideal_ms"] == pytest.approx(t["full_step_ms"] * t["mac_passes"])
+    assert t["ratio_to_ideal"] == pytest.approx(t["step_ms"] / t["ideal_ms"])
+    assert t["speedup_vs_masked"] == pytest.approx(t["masked_step_ms"] / t["step_ms"])
+    macs = {(c.task, c.level): c.macs for c in accounting.costs(layout("J2", "smoke"))}
+    assert t["mac_passes"] == pytest.approx(sum(macs.values()) / macs[(1, 4)])
+    d = r["data"]
+    assert d["fraction_of_step"] == pytest.approx(d["data_ms"] / (d["data_ms"] + d["step_ms"]))
+    assert {s["setting"] for s in r["switches"]["training"]} >= {"channels_last", "NCHW"}
+    engines = {s["engine"] for s in r["switches"]["inference"]}
+    assert {"plain", "fuse_bn+channels_last"} <= engines
+    assert r["targets"]
+    for tg in r["targets"]:
+        if "<=" in tg["target"]:
+            assert tg["met"] == (tg["value"] <= tg["threshold"])
+        elif "<" in tg["target"]:
+            assert tg["met"] == (tg["value"] < tg["threshold"])
+        else:
+            assert tg["met"] == (tg["value"] >= tg["threshold"])
+
+
+def test_headline_engine_is_the_fastest_full_network(tiny_result):
+    r = tiny_result
+    large = max(TINY.batches)
+    full = {s["engine"]: s["full_ms_per_image"] for s in r["switches"]["inference"] if s["batch"] == large}
+    assert r["engine"]["name"] == min(full, key=full.get)
+
+
+def test_write_is_complete_and_readable_by_the_book(tiny_result, tmp_path):
+    import csv
+
+    from dvnlib import report
+    out = tmp_path / "bench"
+    paths = bench.write(tiny_result, out)
+    assert {p.name for p in paths} >= {"inference.csv", "bench.json", "levels.csv", "training.csv", "targets.csv"}
+    rows = list(csv.DictReader(open(out / "inference.csv")))
+    n = sum(len(lt.timing.samples) for lt in tiny_result["_timings"]
+            if lt.engine.name == tiny_result["engine"]["name"])
+    assert len(rows) == n
+    for row in rows:
+        assert row["device"] == "cpu" and row["torch"] and row["date"] and "commit" in row
+        assert float(row["ms_per_image"]) > 0 and int(row["level"]) >= 1
+    assert sorted(p.name for p in out.rglob("*")) == sorted(
+        ["inference.csv", "bench.json", "tables", "levels.csv", "training.csv", "data.csv", "targets.csv"])
+    j = json.loads((out / "bench.json").read_text())
+    assert "_timings" not in j and j["inference"]
+    # the book's cost page reads only the headline rows (the tables/ folder is not globbed)
+    df = report.load_bench(tmp_path)
+    assert len(df) == n and report.bench_levels(df) is not None
+    assert "Inference" in bench.table(tiny_result)
+
+
+def test_cli_bench_wires_through(monkeypatch, tiny_result, capsys, tmp_path):
+    got = {}
+
+    def fake_run(**kw):
+        got.update(kw)
+        return tiny_result
+    monkeypatch.setattr(bench, "run", fake_run)
+    assert cli.main(["bench", "--quick", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert got["quick"] is True and out["inference"] and (tmp_path / "inference.csv").is_file()
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="valid engines"):
+        bench.run(plan=TINY, engine="warp-drive")
