@@ -833,6 +833,8 @@ def claims(profile=None, root=None) -> list[Claim]:
                     parts.append(matched_comparisons(df, sc, ["baseline"], kind="noninferior"))
             parts = [p for p in parts if len(p)]
             ev = pd.concat(parts, ignore_index=True).fillna("—") if parts else pd.DataFrame()
+            if len(ev):
+                ev = ev[[c for c in ev.columns if c != "verdict"] + ["verdict"]]
         elif n == 4:
             ev = claim4(bench)
         else:
