@@ -4,8 +4,9 @@ Everything here reads files and nothing trains or imports torch:
 
 * our runs: ``<results>/<scenario>/<profile>/metrics.csv`` (rows as ``results.COLUMNS``) and
   ``run.json`` (configuration, versions, hardware, commit, times), as ``runner.run`` writes them;
-* the inference benchmark: ``<results>/bench/*.csv`` (one row per timed repeat, or per level with
-  a ``ms_per_image`` column; see ``load_bench``) and any ``<results>/bench/*.json`` beside them;
+* the inference benchmark (``python -m dvnlib bench --out results/bench``): ``<results>/bench/
+  inference.csv``, one row per timed repeat of every extracted level (see ``load_bench``), and
+  ``bench.json`` beside it (device, hardware, versions, commit, date);
 * the paper's numbers, copied from the study brief: ``results/paper/reported.csv`` (Tables 1,
   3, 4, 5) and ``results/paper/reported_cost.csv`` (Table 2, Section 4.3). These are always the
   project's own copy and are labelled "reported (paper)" wherever they appear.
@@ -24,6 +25,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -122,12 +124,17 @@ def load_run(scenario: str, profile: str | None = None, root=None) -> dict | Non
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+@lru_cache(maxsize=4)
+def _read_paper(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"units_used": str, "note": str} if path.name == "reported.csv" else None)
+
+
 def load_reported() -> pd.DataFrame:
-    return pd.read_csv(paper_dir() / "reported.csv", dtype={"units_used": str, "note": str})
+    return _read_paper(paper_dir() / "reported.csv").copy()
 
 
 def load_reported_cost() -> pd.DataFrame:
-    return pd.read_csv(paper_dir() / "reported_cost.csv")
+    return _read_paper(paper_dir() / "reported_cost.csv").copy()
 
 
 TIME_COLUMNS = ("ms_per_image", "inference_ms_per_image", "latency_ms", "time_ms", "ms", "mean_ms")
@@ -136,8 +143,10 @@ TIME_COLUMNS = ("ms_per_image", "inference_ms_per_image", "latency_ms", "time_ms
 def load_bench(root=None) -> pd.DataFrame | None:
     """Every ``<results>/bench/*.csv`` concatenated (a ``file`` column says which), or None.
     The cost page needs a ``level`` column and a time column (one of ``TIME_COLUMNS``, in
-    milliseconds per image); other columns (scenario, task, batch_size, device, hardware,
-    threads, params, repeat ...) are shown as they are."""
+    milliseconds per image); ``scenario``, ``network``, ``task``, ``batch_size``, ``engine``,
+    ``threads``, ``device``, ``hardware`` group the timings, ``repeat`` pairs a level with the full
+    network timed in the same round, ``units``, ``params``, ``macs`` are shown (``bench.write``
+    writes exactly these columns)."""
     files = sorted((Path(root or results_dir()) / "bench").glob("*.csv"))
     frames = [pd.read_csv(f).assign(file=f.name) for f in files]
     frames = [f for f in frames if len(f)]
@@ -1151,18 +1160,24 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
                                subtitle=f"ours, {profile} profile; mean and 95% interval over {n} seed{'s' * (n != 1)}"))
 
 
-def show_claims_summary():
-    show_table(claims_summary(), "Claims and the verdicts our results support (computed, not typed)", "claims")
-
-
 _CLAIMS_CACHE: dict = {}
 
 
-def show_claim(n: int):
+def _cached_claims() -> list[Claim]:
+    """``claims()`` once per page (the claims page shows the summary and then each claim)."""
     key = (book_profile(), str(results_dir()))
     if key not in _CLAIMS_CACHE:
         _CLAIMS_CACHE[key] = claims()
-    c = _CLAIMS_CACHE[key][n - 1]
+    return _CLAIMS_CACHE[key]
+
+
+def show_claims_summary():
+    show_table(claims_summary(_cached_claims()), "Claims and the verdicts our results support (computed, not typed)",
+               "claims")
+
+
+def show_claim(n: int):
+    c = _cached_claims()[n - 1]
     counts = _counts(c.evidence["verdict"]) if len(c.evidence) else ""
     _md(f"**Verdict: {c.verdict}**" + (f" ({counts})" if counts else "") + f"  \n**Tested at:** {c.scale}"
         + (f"  \n**Margin:** {claim2_margin():.1f} points, the largest loss Table 1 reports" if n == 2 else ""))
