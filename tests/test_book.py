@@ -153,7 +153,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def pages(built_book, browser):
+def pages(browser, built_book):
     """Every page opened once with the network refused; what the checks need, collected."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     network: list[str] = []
@@ -199,6 +199,13 @@ def pages(built_book, browser):
     ctx.close()
     out["_network"] = network
     return out
+
+
+def test_book_builds_with_warnings_as_errors(built_book):
+    """Runs without a browser too: the build itself is a check (-W: any warning fails it)."""
+    for name in PAGES:
+        assert (built_book / f"{name}.html").is_file(), name
+    assert (built_book / "mathjax" / "tex-chtml.js").is_file(), "the local MathJax is in the HTML"
 
 
 def _tables(page, kind):
