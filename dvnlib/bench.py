@@ -443,6 +443,8 @@ def time_training(scenario: str = "J2", profile: str = "quick", repeats: int = 5
     cost = {(c.task, c.level): c.macs for c in accounting.costs(lay)}
     k = U.n_levels(lay.config, 1)
     batches = _random_batches(lay, batch, device, seed)
+    mac_passes = sum(cost.values()) / cost[(1, k)]
+    full_calls = max(1, round(mac_passes))
     models = {}
     for cl in dict.fromkeys(s.channels_last for s in settings):
         torch.manual_seed(seed)
@@ -461,24 +463,40 @@ def time_training(scenario: str = "J2", profile: str = "quick", repeats: int = 5
     for s in settings:
         net, opt, masked, opt_m = models[s.channels_last]
         step = shared_stem_step if s.shared_stem else T.joint_step
-        fns[f"{s.name}|joint"] = on(s.threads, lambda step=step, n=net, o=opt: step(n, o, batches))
-        fns[f"{s.name}|masked"] = on(s.threads, lambda step=step, m=masked, o=opt_m: step(m, o, batches))
-        fns[f"{s.name}|full"] = on(s.threads, lambda n=net, o=opt: T.joint_step(n, o, batches, [(1, k)]))
+
+        def nhwc(step, s=s):
+            # Each task's batch is laid out NHWC once per step, not once per level.
+            if not s.channels_last:
+                return step
+            return lambda n, o, b, *a: step(n, o, [(x.contiguous(memory_format=torch.channels_last), y)
+                                                   for x, y in b], *a)
+        fns[f"{s.name}|joint"] = on(s.threads, lambda st=nhwc(step), n=net, o=opt: st(n, o, batches))
+        fns[f"{s.name}|masked"] = on(s.threads, lambda st=nhwc(step), m=masked, o=opt_m: st(m, o, batches))
+        # As many full steps per timed sample as the joint step does full passes' worth of MACs,
+        # so that both samples last about as long and see the same machine load.
+        fns[f"{s.name}|full"] = on(s.threads, lambda st=nhwc(T.joint_step), n=net, o=opt:
+                                   [st(n, o, batches, [(1, k)]) for _ in range(full_calls)])
     timings = measure(fns, repeats, warmup, device)
     out = []
-    mac_passes = sum(cost.values()) / cost[(1, k)]
     for s in settings:
-        j, f, m = (timings[f"{s.name}|{p}"] for p in ("joint", "full", "masked"))
+        j, m = timings[f"{s.name}|joint"], timings[f"{s.name}|masked"]
+        f = Timing(tuple(x / full_calls for x in timings[f"{s.name}|full"].samples))
         ideal = f.median * mac_passes
         out.append({"scenario": lay.scenario, "profile": profile, "network": lay.spec.name, "setting": s.name,
                     "channels_last": s.channels_last, "threads": s.threads, "shared_stem": s.shared_stem,
-                    "batch": batch, "passes": len(cost), "mac_passes": mac_passes,
+                    "batch": batch, "passes": len(cost), "mac_passes": mac_passes, "full_steps_per_sample": full_calls,
                     "masked_mac_ratio": len(cost) / mac_passes,
                     "step_ms": 1000 * j.median, "step_ms_min": 1000 * j.min, "step_ms_max": 1000 * j.max,
                     "full_step_ms": 1000 * f.median, "ideal_ms": 1000 * ideal,
                     "ratio_to_ideal": j.median / ideal,
                     "masked_step_ms": 1000 * m.median, "masked_step_ms_min": 1000 * m.min,
                     "masked_step_ms_max": 1000 * m.max, "speedup_vs_masked": m.median / j.median,
+                    # the same ratios within each round, then their median: less exposed to the
+                    # machine's load changing between rounds
+                    "ratio_to_ideal_paired": statistics.median(
+                        a / (b * mac_passes) for a, b in zip(j.samples, f.samples)),
+                    "speedup_vs_masked_paired": statistics.median(
+                        b / a for a, b in zip(j.samples, m.samples)),
                     "repeats": repeats})
     return out
 
@@ -782,10 +800,10 @@ def table(result: dict) -> str:
              f"threads {result['hardware'].get('torch_threads')}, engine {result['engine']['name']}), "
              f"{result['date']}", ""]
     lines.append("Inference: extracted level vs full network (medians; speed-up = full / level)")
-    lines.append(f"{'scen':<5}{'net':<11}{'batch':>6}{'level':>6}{'MMACs':>8}{'ms/img':>9}"
+    lines.append(f"{'scen':<5}{'net':<20}{'batch':>6}{'level':>6}{'MMACs':>8}{'ms/img':>9}"
                  f"{'[min':>8}{'max]':>8}{'speedup':>9}{'MACx':>7}{'share':>7}{'paper':>7}")
     for r in result["inference"]:
-        lines.append(f"{r['scenario']:<5}{r['network']:<11}{r['batch']:>6}{r['level']:>6}{r['macs'] / 1e6:>8.1f}"
+        lines.append(f"{r['scenario']:<5}{r['network']:<20}{r['batch']:>6}{r['level']:>6}{r['macs'] / 1e6:>8.1f}"
                      f"{r['ms_per_image']:>9.3f}{r['ms_per_image_min']:>8.3f}{r['ms_per_image_max']:>8.3f}"
                      f"{r['speedup']:>8.2f}x{r['mac_ratio']:>6.2f}x{100 * r['share_of_mac_ratio']:>6.0f}%"
                      f"{_f(r['paper_speedup'], 1):>7}")
@@ -801,9 +819,10 @@ def table(result: dict) -> str:
                                                                             for n, v in p["ms"].items()))
     lines += ["", "Training: one joint step (every task and level) vs ideal and masked"]
     for t in result["switches"]["training"]:
-        lines.append(f"  {t['setting']:<24} step {t['step_ms']:8.1f} ms  full {t['full_step_ms']:7.1f} ms  "
-                     f"ideal {t['ideal_ms']:8.1f} ms  ratio {t['ratio_to_ideal']:.2f}  masked "
-                     f"{t['masked_step_ms']:8.1f} ms  speed-up vs masked {t['speedup_vs_masked']:.2f}x")
+        lines.append(f"  {t['setting']:<36} step {t['step_ms']:7.1f} ms  full {t['full_step_ms']:6.1f} ms  "
+                     f"ideal {t['ideal_ms']:7.1f} ms  ratio {t['ratio_to_ideal']:.2f} (paired "
+                     f"{t['ratio_to_ideal_paired']:.2f})  masked {t['masked_step_ms']:7.1f} ms  "
+                     f"vs masked {t['speedup_vs_masked']:.2f}x (paired {t['speedup_vs_masked_paired']:.2f}x)")
     d = result.get("data")
     if d:
         lines += ["", f"Data ({d['scenario']} {d['profile']}): {d['data_ms']:.2f} ms of batches per "

@@ -61,6 +61,24 @@ class SplitConv(nn.Module):
         return _copy_bn(self.bn, slice(*out))
 
 
+class _ChannelSlice(torch.autograd.Function):
+    """``x[:, a:b]`` whose gradient keeps ``x``'s memory format. Autograd's own slice backward
+    allocates a contiguous (NCHW) gradient; with NHWC activations that made every backward kernel
+    below it (the input layer's max-pool, BN, convolution) copy its operands, about a quarter
+    of a joint step at the quick profile (see ``dvnlib.bench``)."""
+
+    @staticmethod
+    def forward(ctx, x, a: int, b: int):
+        ctx.shape, ctx.stride, ctx.a, ctx.b = x.shape, x.stride(), a, b
+        return x[:, a:b]
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = torch.empty_strided(ctx.shape, ctx.stride, dtype=g.dtype, device=g.device).zero_()
+        gx[:, ctx.a:ctx.b] = g
+        return gx, None, None
+
+
 class SplitBlock(nn.Module):
     def __init__(self, d: BlockDef, bn_widths):
         super().__init__()
@@ -82,7 +100,7 @@ class SplitBlock(nn.Module):
         else:
             # The block reads the full, unsplit input layer but writes only its units' maps: the
             # identity shortcut passes the input maps with the same channel indices.
-            sc = x[:, out[0]:out[1]]
+            sc = x if out == (0, x.shape[1]) else _ChannelSlice.apply(x, *out)
         return F.relu(h + sc)
 
 
