@@ -1,4 +1,5 @@
-"""Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib bench [--quick] [--json]``.
+"""Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib run FJ1 [--profile quick]``,
+``python -m dvnlib bench [--quick] [--json]``.
 
 Errors in what the user asked for (an unknown scenario, an inconsistent override) print one line
 that names the valid values, with no traceback, and exit with status 2."""
@@ -35,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rule", default="dvn", help="configuration rule: dvn (eq. 3) or prefix")
     p.add_argument("--bn", default="per_output", help="per_output or shared")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    r = sub.add_parser("run", help="train and evaluate a scenario (what the notebooks call)")
+    r.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
+    r.add_argument("--profile", choices=PROFILES, default="smoke")
+    r.add_argument("--methods", nargs="+", help="method ids (default: every method the family compares)")
+    r.add_argument("--seeds", nargs="+", type=int, help="default: the profile's seeds")
+    r.add_argument("--data-root", help="default: $DVN_DATA, else data/")
+    r.add_argument("--out", default="results", help="results folder (default: results)")
+    r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     b = sub.add_parser("bench", help="time every level against the full network, training and data")
     b.add_argument("--quick", action="store_true", help="a shorter run (under a minute on a 2-core CPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -48,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
             info = accounting.summary(args.scenario, args.profile, depth=args.depth, width=args.width,
                                       units=args.units, rule=args.rule, bn=args.bn)
             print(json.dumps(info) if args.json else _summary_table(info))
+        elif args.command == "run":
+            import logging
+
+            from .report import table
+            from .runner import run
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,
+                     out_dir=args.out, device=args.device)
+            print(table(df).to_string(index=False))
         elif args.command == "bench":
             from . import bench  # imports torch: kept out of the summary's path
             log = (lambda s: print(s, file=sys.stderr, flush=True))
@@ -57,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 for path in bench.write(result, args.out):
                     log(f"wrote {path}")
             print(json.dumps(bench.public(result), default=str) if args.json else bench.table(result))
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:  # bad input, or a dataset that is not there
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
