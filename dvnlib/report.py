@@ -4,9 +4,11 @@ Everything here reads files and nothing trains or imports torch:
 
 * our runs: ``<results>/<scenario>/<profile>/metrics.csv`` (rows as ``results.COLUMNS``) and
   ``run.json`` (configuration, versions, hardware, commit, times), as ``runner.run`` writes them;
-* the inference benchmark (``python -m dvnlib bench --out results/bench``): ``<results>/bench/
-  inference.csv``, one row per timed repeat of every extracted level (see ``load_bench``), and
-  ``bench.json`` beside it (device, hardware, versions, commit, date);
+* the cost benchmark (``python -m dvnlib bench --out results/bench``, ``bench.write``):
+  ``<results>/bench/inference.csv``, one row per timed round of every extracted level under the
+  headline engine (``load_bench``); ``bench.json``, the machine, versions, commit, date and plan
+  (``load_bench_meta``); ``tables/levels.csv`` (every engine), ``training.csv``, ``data.csv`` and
+  ``targets.csv`` (``load_bench_table``);
 * the paper's numbers, copied from the study brief: ``results/paper/reported.csv`` (Tables 1,
   3, 4, 5) and ``results/paper/reported_cost.csv`` (Table 2, Section 4.3). These are always the
   project's own copy and are labelled "reported (paper)" wherever they appear.
@@ -137,24 +139,39 @@ def load_reported_cost() -> pd.DataFrame:
     return _read_paper(paper_dir() / "reported_cost.csv").copy()
 
 
-TIME_COLUMNS = ("ms_per_image", "inference_ms_per_image", "latency_ms", "time_ms", "ms", "mean_ms")
+# The benchmark's files, as ``bench.write`` writes them under ``<results>/bench/``.
+BENCH_COMMAND = "python -m dvnlib bench --out results/bench"
+BENCH_KEYS = ["scenario", "network", "task", "batch_size", "engine"]  # inference.csv: one timed group
+
+
+def bench_dir(root=None) -> Path:
+    return Path(root or results_dir()) / "bench"
 
 
 def load_bench(root=None) -> pd.DataFrame | None:
-    """Every ``<results>/bench/*.csv`` concatenated (a ``file`` column says which), or None.
-    The cost page needs a ``level`` column and a time column (one of ``TIME_COLUMNS``, in
-    milliseconds per image); ``scenario``, ``network``, ``task``, ``batch_size``, ``engine``,
-    ``threads``, ``device``, ``hardware`` group the timings, ``repeat`` pairs a level with the full
-    network timed in the same round, ``units``, ``params``, ``macs`` are shown (``bench.write``
-    writes exactly these columns)."""
-    files = sorted((Path(root or results_dir()) / "bench").glob("*.csv"))
-    frames = [pd.read_csv(f).assign(file=f.name) for f in files]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else None
+    """``bench/inference.csv`` (``bench.CSV_COLUMNS``), or None: one row per timed round of every
+    extracted level under the benchmark's headline engine (scenario, network, task, level, units,
+    params, macs, batch_size, engine, threads, repeat, ms_per_image, device, hardware, torch,
+    commit, date). Within a group of ``BENCH_KEYS``, rows with the same ``repeat`` were timed in
+    the same round."""
+    f = bench_dir(root) / "inference.csv"
+    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
 
 
-def load_bench_meta(root=None) -> list[dict]:
-    return [json.loads(f.read_text()) for f in sorted((Path(root or results_dir()) / "bench").glob("*.json"))]
+def load_bench_meta(root=None) -> dict | None:
+    """``bench/bench.json`` (``bench.public``), or None: device, hardware, versions, git, date,
+    the headline ``engine``, ``plan``, ``quick``, ``wall_seconds``, ``switches`` (the threads
+    probe among them) ..."""
+    f = bench_dir(root) / "bench.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def load_bench_table(name: str, root=None) -> pd.DataFrame | None:
+    """``bench/tables/<name>.csv``, or None: ``levels`` (every engine: per level, median ms per
+    image and the ratios to the full network), ``training`` (one row per training setting, the
+    first is the targets'), ``data``, ``targets`` (target, value, threshold, met)."""
+    f = bench_dir(root) / "tables" / f"{name}.csv"
+    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,41 +662,28 @@ def claim2(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-BENCH_GROUP = ("scenario", "network", "task", "batch_size", "engine", "threads", "device", "hardware")
-
-
-def bench_levels(bench: pd.DataFrame) -> pd.DataFrame | None:
-    """Per benchmark group (scenario, batch size, engine ...) and level: the time per image (median
-    and 95% interval of the mean over repeats) and the speed-up over the group's top level (the
-    full network). When rows carry a ``repeat`` index, the level and the full network timed in
-    the same round are paired: the speed-up is the geometric mean of the per-round ratios with a
-    95% t-interval on the log scale; otherwise the ratio of means. None without a level and a
-    time column."""
-    tcol = next((c for c in TIME_COLUMNS if c in bench.columns), None)
-    if tcol is None or "level" not in bench.columns:
-        return None
-    group = [c for c in BENCH_GROUP if c in bench.columns]
+def bench_levels(bench: pd.DataFrame) -> pd.DataFrame:
+    """Per timed group (``BENCH_KEYS``) and level of ``inference.csv``: ``ms`` the median ms per
+    image; ``speedup`` the group's full network's (top level's) median over the level's, as the
+    benchmark computes it; ``low``/``high`` a 95% interval of the speed-up within a round (the
+    level and the full network timed side by side): a t-interval of its logarithm over the rounds
+    (NaN with one round); ``mac_ratio`` and ``density`` the level's MACs and parameters against
+    the full network's."""
     rows = []
-    for key, g in (bench.groupby(group, dropna=False, sort=False) if group else [((), bench)]):
-        key = key if isinstance(key, tuple) else (key,)
-        top = int(g["level"].max())
-        full = g[g["level"] == top]
-        for lvl, x in sorted(g.groupby("level"), key=lambda kv: kv[0]):
-            m, h, n = mean_ci(x[tcol])
-            if "repeat" in g.columns:
-                pair = x.merge(full, on="repeat", suffixes=("", "_full"))
-                logs = [math.log(f / t) for t, f in zip(pair[tcol], pair[f"{tcol}_full"]) if t > 0 and f > 0]
-                lm, lh, _ = mean_ci(logs)
-                sp, lo, hi = math.exp(lm), math.exp(lm - lh) if lh == lh else math.nan, \
-                    math.exp(lm + lh) if lh == lh else math.nan
-            else:
-                mf = full[tcol].mean()
-                sp, lo, hi = mf / m, math.nan, math.nan
-            extra = {c: x[c].iloc[0] for c in ("units", "params", "macs") if c in x.columns}
-            rows.append({**dict(zip(group, key)), "level": int(lvl), **extra,
-                         "ms per image (median)": float(x[tcol].median()),
-                         "ms per image (mean ± 95%)": fmt_ci(m, h, 3), "repeats": n,
-                         "speed-up": sp, "speed-up low": lo, "speed-up high": hi, "top": int(lvl) == top})
+    for key, g in bench.groupby(BENCH_KEYS, sort=False):
+        full = g[g["level"] == g["level"].max()]
+        f = full.iloc[0]
+        for lvl, x in g.groupby("level"):
+            pair = x.merge(full[["repeat", "ms_per_image"]], on="repeat", suffixes=("", "_full"))
+            lm, lh, n = mean_ci([math.log(b / a) for a, b in zip(pair["ms_per_image"], pair["ms_per_image_full"])])
+            r = x.iloc[0]
+            rows.append({**dict(zip(BENCH_KEYS, key)), "level": int(lvl), "units": r["units"],
+                         "params": int(r["params"]), "macs": int(r["macs"]), "threads": r["threads"],
+                         "ms": float(x["ms_per_image"].median()),
+                         "speedup": float(full["ms_per_image"].median() / x["ms_per_image"].median()),
+                         "low": math.exp(lm - lh), "high": math.exp(lm + lh), "repeats": n,
+                         "mac_ratio": f["macs"] / r["macs"], "density": r["params"] / f["params"],
+                         "top": int(lvl) == int(f["level"])})
     return pd.DataFrame(rows)
 
 
@@ -689,44 +693,55 @@ def fmt_speedup(sp: float, lo: float, hi: float) -> str:
     return f"{sp:.2f}x" + (f" ({lo:.2f}–{hi:.2f})" if lo == lo and hi == hi else "")
 
 
-def claim4(bench: pd.DataFrame | None) -> pd.DataFrame:
-    """Every level below the top of every benchmark group: is it faster than the full network?"""
-    if bench is None:
-        return pd.DataFrame()
-    lv = bench_levels(bench)
+def paper_speedups() -> dict[tuple[str, int], float]:
+    """Table 2's speed-ups, keyed by (scenario, level): the figures the benchmark's targets use."""
+    c = load_reported_cost()
+    c = c[(c["source"] == "Table 2") & c["speedup_x"].notna()]
+    return {(r["scenario"], int(r["level"])): float(r["speedup_x"]) for _, r in c.iterrows()}
+
+
+def verdict_at_least(low: float, high: float, threshold: float) -> str:
+    """'At least ``threshold``' from a 95% interval [low, high]."""
+    if low != low or high != high:
+        return "inconclusive"
+    return "holds" if low >= threshold else "does not hold" if high < threshold else "inconclusive"
+
+
+def claim4(lv: pd.DataFrame | None) -> pd.DataFrame:
+    """Every level the paper gives a speed-up for (J2's ResNet-42, Table 2), at every batch size
+    benchmarked: is our speed-up over the full network at least the paper's?"""
     if lv is None or lv.empty:
         return pd.DataFrame()
-    cost = load_reported_cost()
-    paper = {int(r["level"]): r["speedup_x"] for _, r in cost[cost["source"] == "Table 2"].iterrows()}
+    paper = paper_speedups()
     rows = []
-    for _, r in lv[~lv["top"]].iterrows():
-        lo, hi = r["speed-up low"], r["speed-up high"]
-        v = ("inconclusive" if lo != lo else "holds" if lo > 1 else "does not hold" if hi < 1 else "inconclusive")
-        j2 = r.get("scenario", "J2") == "J2"
-        out = {c: r[c] for c in ("scenario", "network", "batch_size", "engine", "threads") if c in r}
-        out.update({"level": int(r["level"]), "ms per image (median)": f"{r['ms per image (median)']:.3f}",
-                    "speed-up over the full network (95%)": fmt_speedup(r["speed-up"], lo, hi),
-                    "reported (paper) speed-up, GPU": f"{paper[int(r['level'])]:g}x"
-                    if j2 and int(r["level"]) in paper else "—",
-                    "verdict": v})
-        rows.append(out)
+    for _, r in lv.iterrows():
+        p = paper.get((r["scenario"], int(r["level"])))
+        if r["top"] or p is None:
+            continue
+        rows.append({"network": f"{r['scenario']}: {r['network']}", "batch": int(r["batch_size"]),
+                     "level": int(r["level"]), "ms per image (median)": f"{r['ms']:.3f}",
+                     "speed-up over the full network (95%)": fmt_speedup(r["speedup"], r["low"], r["high"]),
+                     "reported (paper) speed-up, GPU": f"{p:g}x",
+                     "verdict": verdict_at_least(r["low"], r["high"], p)})
     return pd.DataFrame(rows)
 
 
-def bench_hardware(bench: pd.DataFrame | None = None, root=None) -> str:
-    """The benchmark's hardware in words, from ``bench.json`` or the CSV's columns."""
-    parts = []
-    for m in load_bench_meta(root):
-        hw = m.get("hardware") or {}
-        dev = m.get("device") or ""
-        parts.append(f"{dev}" + (f", {hw.get('torch_threads')} torch thread(s)" if hw.get("torch_threads") else "")
-                     + (f", torch {m['versions'].get('torch')}" if isinstance(m.get("versions"), dict) else "")
-                     + (f", {m['date'][:10]}" if m.get("date") else ""))
-    if not parts and bench is not None:
-        for c in ("hardware", "device"):
-            if c in bench.columns:
-                parts += sorted({str(x) for x in bench[c].dropna()})
-    return "; ".join(dict.fromkeys(p for p in parts if p)) or "hardware not recorded"
+def bench_hardware(meta: dict) -> str:
+    """The benchmark's machine in words, from ``bench.json``."""
+    hw = meta.get("hardware") or {}
+    n = hw.get("torch_threads")
+    return (f"{meta.get('device', 'device not recorded')}"
+            + (f", {n} torch thread{'s' * (n != 1)}" if n else "")
+            + f", torch {(meta.get('versions') or {}).get('torch', '?')}")
+
+
+def _timed(meta: dict | None, scenario: str, task: int = 1) -> str:
+    """'ResNet-42, 64 px' and the size it was timed at, for a scenario of the benchmark."""
+    from .layout import layout
+    profile = ((meta or {}).get("plan") or {}).get("inference_profile")
+    lay = layout(scenario, profile)
+    return (f"{lay.spec.name}, {lay.tasks[task - 1].input_size} px, task {task}, "
+            + (f"{profile} profile" if profile else "paper size"))
 
 
 def claim5(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -824,6 +839,7 @@ def claims(profile=None, root=None) -> list[Claim]:
     """Every claim of the study with the verdict our results support, computed from them."""
     data = _book_data(profile, root)
     bench = load_bench(root)
+    lv = bench_levels(bench) if bench is not None else None
     out = []
     for n, statement in CLAIMS.items():
         wanted = CLAIM_SCENARIOS[n].split()
@@ -845,19 +861,29 @@ def claims(profile=None, root=None) -> list[Claim]:
             if len(ev):
                 ev = ev[[c for c in ev.columns if c != "verdict"] + ["verdict"]]
         elif n == 4:
-            ev = claim4(bench)
+            ev = claim4(lv)
         else:
             ev = claim5(sub)
         missing = ([] if n == 4 else [sc for sc in wanted if sc not in data])
         if n == 4:
-            sc_text = ("inference time measured by the benchmark on this CPU"
-                       if bench is not None else "the benchmark has not been run yet")
+            sc_text = claim4_scale(ev, load_bench_meta(root)) if len(ev) else (
+                "the benchmark has not been run yet" if bench is None else "the benchmark timed no level of J2")
         else:
             sc_text = scale_text({sc: data[sc] for sc in wanted if sc in data}, profile) or "no results yet"
         verdict = (combine(ev["verdict"]) if len(ev) else
                    "not yet measured" if n == 4 else "not tested (no results yet)")
         out.append(Claim(n, statement, verdict, ev, sc_text, missing))
     return out
+
+
+def claim4_scale(ev: pd.DataFrame, meta: dict | None) -> str:
+    """What claim 4 was tested on: the network, the batch sizes, the engine and the machine."""
+    meta = meta or {}
+    batches = sorted(set(ev["batch"]))
+    scenarios = dict.fromkeys(n.split(":")[0] for n in ev["network"])
+    return (f"the benchmark's extracted levels of {'; '.join(f'{sc} ({_timed(meta, sc)})' for sc in scenarios)} "
+            f"at batch {' and '.join(map(str, batches))}, engine "
+            f"{(meta.get('engine') or {}).get('name', '?')}, on {bench_hardware(meta)}, {str(meta.get('date', ''))[:10]}")
 
 
 def claims_summary(cl: list[Claim] | None = None) -> pd.DataFrame:
@@ -870,67 +896,162 @@ def claims_summary(cl: list[Claim] | None = None) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # Cost (Table 2's analogue)
 
-def cost_table(scenario: str = "J2", profile: str | None = None, task: int = 1) -> pd.DataFrame:
-    """Parameters, density and compression per level of one task (accounting, no training)."""
-    from .accounting import summary
-    out = [o for o in summary(scenario, profile)["outputs"] if o["task"] == task]
-    return pd.DataFrame([{"level": o["level"], "units": ",".join(map(str, o["units"])),
-                          "params": o["params"], "density %": round(100 * o["density"], 1),
-                          "compression": round(1 / o["density"], 1), "MMACs per image": round(o["macs"] / 1e6, 1)}
-                         for o in out])
-
-
 def reported_cost_all() -> pd.DataFrame:
     """Every cost figure the paper reports (Table 2, Section 4.3), as transcribed."""
     return load_reported_cost().drop(columns=["units_used"])
 
 
-def reported_cost_table() -> pd.DataFrame:
-    c = load_reported_cost()
-    c = c[c["source"] == "Table 2"]
-    return pd.DataFrame({"level": c["level"].astype(int), "params (reported)": c["params_M"].map(lambda v: f"{v:g}M"),
-                         "density % (reported)": c["density_pct"], "compression (reported)": c["compression_x"].map(lambda v: f"{v:g}x"),
-                         "ms per image (reported)": c["inference_ms_per_image"],
-                         "speed-up (reported)": c["speedup_x"].map(lambda v: f"{v:g}x")})
-
-
-def table2(bench: pd.DataFrame | None = None) -> pd.DataFrame:
+def table2(lv: pd.DataFrame | None, scenario: str = "J2") -> pd.DataFrame:
     """Table 2 laid out as the paper lays it out (a row per quantity, a column per level l(i)):
-    each of the paper's rows, labelled reported, followed by ours: the parameter accounting of J2
-    at paper size (no training) and, where ``bench`` has J2 timings, the measured time per image
-    (median) and speed-up (95% interval) at every batch size benchmarked."""
+    each figure the paper reports for ``scenario`` (Table 2 for J2, Section 4.3 for J1), labelled
+    reported, followed by ours from the benchmark's timings (``bench_levels``): parameters,
+    density and compression of the networks timed, their MAC ratio, and at every batch size the
+    median time per image and the speed-up with its 95% interval."""
     rep = load_reported_cost()
-    rep = rep[rep["source"] == "Table 2"].set_index("level")
-    ours = cost_table("J2").set_index("level")
-    levels = list(rep.index)
+    rep = rep[rep["scenario"] == scenario].set_index("level")
+    ours = lv[lv["scenario"] == scenario] if lv is not None else lv
+    levels = sorted(set(rep.index) | (set(ours["level"]) if ours is not None else set()))
+    batches = sorted(set(ours["batch_size"])) if ours is not None else []
+    first = ours[ours["batch_size"] == batches[0]].set_index("level") if batches else None
     rows = []
 
-    def add(quantity, source, fmt):
-        rows.append({"quantity": quantity, "source": source, **{f"l({l})": fmt(l) for l in levels}})
-    add("No. parameters", "reported (paper)", lambda l: f"{rep.loc[l, 'params_M']:g}M")
-    add("No. parameters", "ours", lambda l: f"{ours.loc[l, 'params'] / 1e6:.2f}M")
-    add("Density", "reported (paper)", lambda l: f"{rep.loc[l, 'density_pct']:g}%")
-    add("Density", "ours", lambda l: f"{ours.loc[l, 'density %']:g}%")
-    add("Compression rate", "reported (paper)", lambda l: f"{rep.loc[l, 'compression_x']:g}x")
-    add("Compression rate", "ours", lambda l: f"{ours.loc[l, 'compression']:g}x")
-    lv = bench_levels(bench) if bench is not None else None
-    j2 = lv[lv["scenario"] == "J2"] if lv is not None and "scenario" in lv.columns else None
-    add("Inference time (ms per image)", f"reported (paper, {PAPER_HARDWARE.split(' (')[0]})",
-        lambda l: f"{rep.loc[l, 'inference_ms_per_image']:g}")
-    batches = sorted(j2["batch_size"].unique()) if j2 is not None and "batch_size" in j2.columns else [None]
-    if j2 is not None and len(j2):
-        for b in batches:
-            g = (j2[j2["batch_size"] == b] if b is not None else j2).set_index("level")
-            add("Inference time (ms per image)", f"ours, batch {b}" if b is not None else "ours",
-                lambda l, g=g: f"{g.loc[l, 'ms per image (median)']:.3f}" if l in g.index else "—")
-    add("Practical speed-up", "reported (paper)", lambda l: f"{rep.loc[l, 'speedup_x']:g}x")
-    if j2 is not None and len(j2):
-        for b in batches:
-            g = (j2[j2["batch_size"] == b] if b is not None else j2).set_index("level")
-            add("Practical speed-up", f"ours, batch {b}" if b is not None else "ours",
-                lambda l, g=g: fmt_speedup(g.loc[l, "speed-up"], g.loc[l, "speed-up low"], g.loc[l, "speed-up high"])
-                if l in g.index else "—")
+    def add(quantity, source, fmt, table):
+        if table is None:
+            return
+        rows.append({"quantity": quantity, "source": source,
+                     **{f"l({l})": fmt(table.loc[l]) if table is not None and l in table.index else "—"
+                        for l in levels}})
+
+    def reported(quantity, column, fmt):
+        if column in rep.columns and rep[column].notna().any():
+            hw = rep["hardware"].dropna().iloc[0] if quantity.startswith("Inference") else None
+            add(quantity, f"reported (paper{', ' + hw if hw else ''})",
+                lambda r: "—" if r[column] != r[column] else fmt(r[column]), rep)
+    reported("No. parameters", "params_M", lambda v: f"{v:g}M")
+    add("No. parameters", "ours", lambda r: f"{r['params'] / 1e6:.2f}M", first)
+    reported("Density", "density_pct", lambda v: f"{v:g}%")
+    add("Density", "ours", lambda r: f"{100 * r['density']:.1f}%", first)
+    reported("Compression rate", "compression_x", lambda v: f"{v:g}x")
+    add("Compression rate", "ours", lambda r: f"{1 / r['density']:.1f}x", first)
+    add("MAC ratio (full network / level)", "ours", lambda r: f"{r['mac_ratio']:.2f}x", first)
+    reported("Inference time (ms per image)", "inference_ms_per_image", lambda v: f"{v:g}")
+    for b in batches:
+        add("Inference time (ms per image)", f"ours, batch {b}", lambda r: f"{r['ms']:.3f}",
+            ours[ours["batch_size"] == b].set_index("level"))
+    reported("Practical speed-up", "speedup_x", lambda v: f"{v:g}x")
+    for b in batches:
+        add("Practical speed-up", f"ours, batch {b} (95%)", lambda r: "1x" if r["top"] else
+            fmt_speedup(r["speedup"], r["low"], r["high"]), ours[ours["batch_size"] == b].set_index("level"))
     return pd.DataFrame(rows)
+
+
+def speedup_figure(lv: pd.DataFrame, scenario: str = "J2", subtitle: str = ""):
+    """Speed-up over the full network against the level: ours at every batch size (95% interval),
+    the paper's (Table 2) and the MAC ratio, the speed-up the arithmetic alone would give."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
+    d = lv[lv["scenario"] == scenario].sort_values("level")
+    levels = sorted(set(d["level"]))
+    fig, ax = plt.subplots(figsize=(6.6, 4.4))
+    mac = d.drop_duplicates("level")
+    ax.plot(mac["level"], mac["mac_ratio"], ":", marker="^", color="0.45", label="MAC ratio (full / level)")
+    paper = paper_speedups()
+    pl = [l for l in levels if (scenario, l) in paper]
+    if pl:
+        ax.plot(pl, [paper[(scenario, l)] for l in pl], "--", marker="s", color="k",
+                label="reported (paper), TITAN Xp GPU")
+    for i, (b, g) in enumerate(d.groupby("batch_size")):
+        err = [(g["speedup"] - g["low"]).clip(lower=0).fillna(0), (g["high"] - g["speedup"]).clip(lower=0).fillna(0)]
+        ax.errorbar(g["level"] + 0.04 * (i - 0.5), g["speedup"], yerr=err, marker="o", capsize=3, color=f"C{i}",
+                    label=f"ours, batch {b} (95% interval)")
+    ax.set_yscale("log", base=2)
+    top = max(mac["mac_ratio"].max(), d["high"].max() if d["high"].notna().any() else 1, d["speedup"].max())
+    ticks = [2 ** k for k in range(0, math.ceil(math.log2(top)) + 1)]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_yticklabels([f"{t:g}x" for t in ticks])
+    ax.set_xticks(levels, [f"l({l})" for l in levels])
+    ax.set_xlabel("level (units used)", fontsize=9)
+    ax.set_ylabel("speed-up over the full network", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{scenario}: speed-up of each extracted level" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _fmt_target(target: str, v: float) -> str:
+    if "MAC ratio" in target:
+        return f"{v:.0%} of it"
+    if "fraction_of_step" in target:
+        return f"{v:.1%}"
+    if "speed-up" in target or "speedup" in target:
+        return f"{v:.2f}x"
+    return f"{v:.2f}"
+
+
+def targets_table(targets: pd.DataFrame) -> pd.DataFrame:
+    """``tables/targets.csv`` as a reader reads it: each target, our figure, met or missed."""
+    return pd.DataFrame({"target": targets["target"],
+                         "ours": [_fmt_target(t, v) for t, v in zip(targets["target"], targets["value"])],
+                         "required": [_fmt_target(t, v) for t, v in zip(targets["target"], targets["threshold"])],
+                         "met?": targets["met"].map({True: "met", False: "missed"})})
+
+
+ENGINE_LABELS = {"plain": "plain", "channels_last": "channels_last", "fuse_bn": "fused BN",
+                 "fuse_bn+channels_last": "fused BN + channels_last",
+                 "prepacked": "pre-laid-out weights"}
+
+
+def engines_table(levels: pd.DataFrame, scenario: str, headline: str | None = None) -> pd.DataFrame:
+    """``tables/levels.csv`` for one scenario: per batch and engine, every level's median ms per
+    image, the full network's time against the plain engine's, and each level's speed-up."""
+    d = levels[levels["scenario"] == scenario]
+    rows = []
+    for (b, e), g in d.groupby(["batch", "engine"], sort=False):
+        g = g.set_index("level").sort_index()
+        top = g.index.max()
+        plain = d[(d["batch"] == b) & (d["engine"] == "plain") & (d["level"] == top)]["ms_per_image"]
+        row = {"batch": int(b), "engine": ENGINE_LABELS.get(e, e) + (" (headline)" if e == headline else "")}
+        row.update({f"ms/image l({l})" + (" full" if l == top else ""): f"{g.loc[l, 'ms_per_image']:.2f}"
+                    for l in g.index})
+        row["full network vs plain"] = f"{plain.iloc[0] / g.loc[top, 'ms_per_image']:.2f}x" if len(plain) else "—"
+        row.update({f"speed-up l({l})": f"{g.loc[l, 'speedup']:.2f}x" for l in g.index if l != top})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_table(training: pd.DataFrame) -> pd.DataFrame:
+    """``tables/training.csv``: per setting, the joint step against its ideal and the masked step."""
+    return pd.DataFrame({"setting": training["setting"], "joint step ms": training["step_ms"].map("{:.0f}".format),
+                         "full step ms": training["full_step_ms"].map("{:.1f}".format),
+                         "ideal ms": training["ideal_ms"].map("{:.0f}".format),
+                         "ratio to ideal": training["ratio_to_ideal"].map("{:.2f}".format),
+                         "masked step ms": training["masked_step_ms"].map("{:.0f}".format),
+                         "speed-up vs masked": training["speedup_vs_masked"].map("{:.2f}x".format),
+                         "masked MACs / joint MACs": training["masked_mac_ratio"].map("{:.2f}x".format)})
+
+
+def bench_run_text(meta: dict) -> str:
+    """Where, when and how the benchmark ran, from ``bench.json``."""
+    hw, v, git = meta.get("hardware") or {}, meta.get("versions") or {}, meta.get("git") or {}
+    cpu = str(meta.get("device", "")).startswith("cpu")
+    plan = meta.get("plan") or {}
+    batches = plan.get("batches") or []
+    return (f"`{BENCH_COMMAND}`" + (" `--quick`" if meta.get("quick") else "")
+            + f" ran on {str(meta.get('date', '?'))[:16].replace('T', ' ')} UTC at commit "
+            f"`{(git.get('commit') or 'unknown')[:10]}`" + (" (dvnlib modified)" if git.get("dvnlib_dirty") else "")
+            + f", on {bench_hardware(meta)}, Python {v.get('python', '?')}, in "
+            f"{float(meta.get('wall_seconds') or 0) / 60:.1f} minutes; "
+            f"{' and '.join(f'{r} rounds at batch {b}' for b, r in zip(batches, plan.get('rounds') or []))}, "
+            "every level timed in the same rounds as its full network. "
+            + (f"**These are CPU timings on a shared {hw.get('cpu_count', '?')}-core machine**; the paper's are "
+               f"GPU timings ({PAPER_HARDWARE.replace(' (', ', ').rstrip(')')}), so its times and ours compare only "
+               "as ratios. " if cpu else
+               f"The paper's timings are on {PAPER_HARDWARE}. ")
+            + f"Headline engine: **{(meta.get('engine') or {}).get('name', '?')}**, the one under which the full "
+              "network ran fastest at the largest batch (so that no level's speed-up is flattered by a slow "
+              "full network); the others are compared under *What each switch bought*.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -985,13 +1106,10 @@ def commands_table(profile: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-BENCH_COMMAND = "python -m dvnlib bench --out results/bench"
-
-
 def bench_record(root=None) -> pd.DataFrame:
-    """Where and when the benchmark ran, from each ``results/bench/*.json``."""
+    """Where and when the benchmark ran, from ``results/bench/bench.json``."""
     rows = []
-    for m in load_bench_meta(root):
+    for m in filter(None, [load_bench_meta(root)]):
         hw, v, git = m.get("hardware") or {}, m.get("versions") or {}, m.get("git") or {}
         rows.append({"benchmark": "quick" if m.get("quick") else "full", "date (UTC)": str(m.get("date", ""))[:16],
                      "device": m.get("device", ""), "torch threads": hw.get("torch_threads", ""),
@@ -1180,53 +1298,114 @@ def show_claim(n: int):
     c = _cached_claims()[n - 1]
     counts = _counts(c.evidence["verdict"]) if len(c.evidence) else ""
     _md(f"**Verdict: {c.verdict}**" + (f" ({counts})" if counts else "") + f"  \n**Tested at:** {c.scale}"
-        + (f"  \n**Margin:** {claim2_margin():.1f} points, the largest loss Table 1 reports" if n == 2 else ""))
+        + (f"  \n**Margin:** {claim2_margin():.1f} points, the largest loss Table 1 reports" if n == 2 else "")
+        + (f"  \n**By batch:** " + "; ".join(
+            f"batch {b}: {combine(g['verdict'])} ({_counts(g['verdict'])})" for b, g in c.evidence.groupby("batch"))
+           if n == 4 and len(c.evidence) else ""))
     if c.missing:
         _md("Missing results (not counted): " + "; ".join(
             f"{sc}: `{rerun_command(sc)}`" for sc in c.missing))
     if len(c.evidence):
-        show_table(c.evidence, f"Claim {c.number}: the comparisons behind the verdict "
-                               "(ours: mean ± 95% interval over seeds; paper: single runs on the original datasets)",
-                   "claim")
+        show_table(c.evidence, f"Claim {c.number}: the comparisons behind the verdict " + (
+            "(ours: the full network's median time over the level's, in brackets the 95% interval of the ratio "
+            "within a round, from results/bench/inference.csv; paper: Table 2, a TITAN Xp GPU)" if n == 4 else
+            "(ours: mean ± 95% interval over seeds; paper: single runs on the original datasets)"), "claim")
     elif n == 4:
-        _md("**Not yet measured:** no benchmark results in `results/bench/`.")
+        _md(f"**Not yet measured:** no J2 timings in `results/bench/inference.csv` (`{BENCH_COMMAND}`).")
+
+
+def _not_measured(what: str) -> str:
+    return (f"**Not measured:** `results/bench/{what}` is missing. The benchmark writes it: "
+            f"`{BENCH_COMMAND}` (from the repository root).")
+
+
+def show_bench_run():
+    meta = load_bench_meta()
+    _md(bench_run_text(meta) if meta else _not_measured("bench.json") + " The times on this page are then "
+        "the paper's GPU timings only.")
 
 
 def show_cost():
-    bench = load_bench()
+    """Table 2 for J2 and the Section 4.3 times for J1, reported beside ours, and the figure."""
+    bench, meta = load_bench(), load_bench_meta()
     lv = bench_levels(bench) if bench is not None else None
-    has_j2 = lv is not None and "scenario" in lv.columns and (lv["scenario"] == "J2").any()
-    show_table(table2(bench if has_j2 else None),
-               "Table 2 analogue, J2 (ResNet-42, task 1, level l(i) = i units): reported (paper, "
-               f"{PAPER_HARDWARE}) beside ours (parameter accounting at paper size"
-               + (f"; times measured on {bench_hardware(bench)}, median ms per image, speed-up with its 95% interval"
-                  if has_j2 else "") + ")", "cost")
-    if bench is None:
-        _md("**Inference time: not yet measured.** No benchmark results are in `results/bench/` yet "
-            f"(`{BENCH_COMMAND}`); the times above are the paper's GPU timings, not ours.")
-        return
     if lv is None:
-        show_table(bench.drop(columns=["file"]), "Benchmark results as recorded (no level and time columns found)",
-                   "cost")
+        _md(_not_measured("inference.csv"))
+    for sc, source in (("J2", "Table 2"), ("J1", "Section 4.3")):
+        ours = lv[lv["scenario"] == sc] if lv is not None else None
+        timed = ours is not None and len(ours)
+        engine = f", engine {ours['engine'].iloc[0]}" if timed else ""
+        show_table(table2(lv, sc),
+                   f"{source}, {sc}: reported (paper) beside ours ({_timed(meta, sc)}{engine}); level l(i) uses "
+                   "i units. Ours: median ms per image; speed-up = the full network's median time over the level's, "
+                   "in brackets the 95% interval of the ratio within a round", "cost")
+        if lv is not None and not timed:
+            _md(f"The benchmark in `results/bench/` timed no level of {sc}.")
+        if sc == "J2" and timed:
+            show_figure(speedup_figure(lv, sc, f"ours: {_timed(meta, sc)}{engine}, {(meta or {}).get('device', '')}"))
+
+
+def show_bench_targets():
+    t = load_bench_table("targets")
+    if t is None:
+        _md(_not_measured("tables/targets.csv"))
         return
-    if not has_j2:
-        _md("The benchmark in `results/bench/` has no J2 timings; the levels it timed are below.")
-    out = lv.copy()
-    out["speed-up (95%)"] = [fmt_speedup(a, b, c) for a, b, c in zip(out["speed-up"], out["speed-up low"],
-                                                                     out["speed-up high"])]
-    out["ms per image (median)"] = out["ms per image (median)"].map(lambda v: f"{v:.3f}")
-    if "macs" in out.columns:
-        out["MMACs"] = (out["macs"] / 1e6).round(1)
-    if "params" in out.columns:
-        out["params"] = out["params"].map(lambda p: f"{p / 1e6:.2f}M")
-    constant = [c for c in ("task", "engine", "threads", "device", "hardware") if c in out.columns
-                and out[c].nunique(dropna=False) == 1]
-    note = ", ".join(f"{c} {out[c].iloc[0]}" for c in constant if c not in ("device", "hardware"))
-    keep = [c for c in ("scenario", "network", "batch_size", "level", "units", "params", "MMACs",
-                        "ms per image (median)", "speed-up (95%)", "repeats") if c in out.columns]
-    show_table(out[keep].rename(columns={"batch_size": "batch"}),
-               f"Every benchmarked level (ours): extracted sub-network against the full network"
-               + (f" ({note})" if note else "") + f"; hardware: {bench_hardware(bench)}", "cost")
+    show_table(targets_table(t), "The benchmark issue's targets with our figures (results/bench/tables/targets.csv)",
+               "targets")
+    missed = t[~t["met"].astype(bool)]
+    _md(f"**{len(missed)} of {len(t)} targets missed:** " + "; ".join(
+        f"{r['target']}: ours {_fmt_target(r['target'], r['value'])}" for _, r in missed.iterrows()) + "."
+        if len(missed) else f"**All {len(t)} targets met.**")
+    notes = []
+    tr = load_bench_table("training")
+    if tr is not None:
+        r = tr.iloc[0]
+        notes.append(f"Training targets: one joint step of {r['scenario']} ({r['network']}, {r['profile']} profile, "
+                     f"batch {r['batch']}, setting {r['setting']}), the first row under *What each switch bought*.")
+        m = t[t["target"].str.contains("speedup_vs_masked")]
+        if len(m) and r["masked_mac_ratio"] < m["threshold"].iloc[0]:
+            notes.append(f"A masked step does {r['masked_mac_ratio']:.2f}x the joint step's MACs ({r['passes']} "
+                         f"full-width passes against {r['mac_passes']:.2f} full passes' worth), less than the "
+                         f"{m['threshold'].iloc[0]:g}x the target asks.")
+    d = load_bench_table("data")
+    if d is not None:
+        r = d.iloc[0]
+        notes.append(f"Data target: {r['scenario']} ({r['profile']} profile, {r['tasks']} tasks x batch {r['batch']}), "
+                     f"{r['data_ms']:.2f} ms to produce a step's batches against a {r['step_ms']:.0f} ms step.")
+    if notes:
+        _md(" ".join(notes))
+
+
+def show_bench_switches():
+    lev, meta = load_bench_table("levels"), load_bench_meta() or {}
+    if lev is None:
+        _md(_not_measured("tables/levels.csv"))
+    else:
+        sweep = (meta.get("plan") or {}).get("sweep", "J2")
+        show_table(engines_table(lev, sweep, (meta.get("engine") or {}).get("name")),
+                   f"Inference: every engine on {sweep} ({_timed(meta, sweep)}), all timed in the same rounds "
+                   "(results/bench/tables/levels.csv); pre-laid-out weights: fused BN and channels_last with the "
+                   "weights packed once in oneDNN's layout and ReLU and the residual add fused into the "
+                   "convolutions. Median ms per image; full network vs plain: the plain "
+                   "engine's full-network time over this one's; speed-up: the full network's median over the "
+                   "level's under the same engine", "switches")
+    probe = (meta.get("switches") or {}).get("threads_probe")
+    if probe:
+        ms = probe["ms"]
+        _md(f"Threads (the run's probe, one of {meta.get('plan', {}).get('sweep', 'J2')}'s levels at a small batch): "
+            + ", ".join(f"{v:.1f} ms on {n} thread{'s' * (n != '1')}" for n, v in ms.items())
+            + f"; the timings above use {probe['threads']} thread{'s' * (probe['threads'] != 1)}"
+            + (f", and the engines at {probe['other']} threads are in the table." if probe["other_faster"] else "."))
+    tr = load_bench_table("training")
+    if tr is None:
+        _md(_not_measured("tables/training.csv"))
+        return
+    r = tr.iloc[0]
+    show_table(training_table(tr),
+               f"Training: one joint step of {r['scenario']} ({r['network']}, {r['profile']} profile, batch {r['batch']}; "
+               f"{r['passes']} passes, {r['mac_passes']:.2f} full passes' worth of MACs) against its ideal (the full "
+               f"network's step scaled by those MACs) and against masking; medians of {r['repeats']} rounds "
+               "(results/bench/tables/training.csv)", "switches")
 
 
 def show_reproducibility():

@@ -1,7 +1,9 @@
 """The book, built and opened in a real browser.
 
 A tiny *real* run (FJ1 at the smoke profile, trimmed further: 32 images per task, two seeds, DVN,
-NestedNet and one ablation; its accuracies are near chance and mean nothing) is written to a temporary results folder; the book is built from it
+NestedNet and one ablation; its accuracies are near chance and mean nothing) and a tiny real
+benchmark run (``bench.run`` on smoke-size networks, ``bench.write``) are written to a temporary
+results folder; the book is built from it
 with warnings as errors (``scripts/build_book.sh`` with ``DVN_BOOK_RESULTS``/``DVN_BOOK_PROFILE``,
 so the committed results are neither read nor touched); then headless Chromium (Debian's, driven
 by playwright, with every network request refused) opens every page and checks that the tables
@@ -86,36 +88,25 @@ def fixture_results(tmp_path_factory):
     try:
         dvnlib.run("FJ1", "smoke", FIXTURE_METHODS, [0, 1], out_dir=out, progress=False,
                    overrides={"train_per_task": 32, "test_per_task": 32, "batch_size": 32})
-        _tiny_bench(out / "bench" / "fixture.csv")
+        _tiny_bench(out / "bench")
     finally:
         torch.set_num_threads(threads)
     print(f"\nfixture run: {time.perf_counter() - t0:.1f} s wall, {_cpu(resource.RUSAGE_SELF) - c0:.1f} s CPU")
     return out
 
 
-def _tiny_bench(path: Path):
-    """A real, tiny timing in the schema ``report.load_bench`` reads: FJ2's smoke-size network,
-    task 1, each level extracted, a few timed batches after warm-up."""
-    import torch
+# A real benchmark run, shrunk: smoke-size networks, batches 1 and 2, two engines, a few rounds.
+TINY_BENCH = dict(batches=(1, 2), rounds=(3, 2), warmup=1, sweep_engines=("plain", "fuse_bn+channels_last"),
+                  train_repeats=1, train_settings=("channels_last", "shared_stem"), data_repeats=1,
+                  probe_threads=False, inference_profile="smoke", train_profile="smoke", train_batch=4,
+                  data_images=64)
 
-    import dvnlib
-    from dvnlib import results as R
-    net = dvnlib.build("FJ2", "smoke").eval()
-    x = torch.randn(16, 1, 32, 32)
-    cpu = R.hardware("cpu")["cpu"]
-    rows = []
-    with torch.no_grad():
-        for level in range(1, 5):
-            sub = net.extract(task=1, level=level)
-            for _ in range(2):
-                sub(x)
-            for rep in range(5):
-                t = time.perf_counter()
-                sub(x)
-                rows.append({"scenario": "FJ2", "profile": "smoke", "task": 1, "level": level, "batch_size": len(x),
-                             "repeat": rep, "ms_per_image": 1000 * (time.perf_counter() - t) / len(x),
-                             "params": sum(p.numel() for p in sub.parameters()), "device": "cpu", "hardware": cpu})
-    R.write_rows(path, rows, columns=list(rows[0]))
+
+def _tiny_bench(out: Path):
+    """``python -m dvnlib bench --out`` in miniature: ``bench.run`` on ``TINY_BENCH``, written by
+    ``bench.write`` (inference.csv, bench.json, tables/*.csv): the files the cost page reads."""
+    from dvnlib import bench
+    bench.write(bench.run(plan=bench.Plan(**TINY_BENCH)), out)
 
 
 def _cpu(who) -> float:
@@ -291,14 +282,37 @@ def test_claims_page_shows_computed_verdicts(pages):
     evidence = _tables(c, "claim")
     assert any("FJ1" in t["text"] for t in evidence), "claim 1/2 computed from the fixture run"
     assert "Claim 4 (speed) is tested by the benchmark on this CPU" in c["text"]
-    assert any("speed-up over the full network" in t["text"] for t in evidence), "claim 4 from the benchmark"
+    assert any("speed-up over the full network" in t["text"] and "reported (paper) speed-up" in t["text"]
+               for t in evidence), "claim 4 from the benchmark, beside the paper's speed-ups"
+    assert "By batch: batch 1:" in c["text"] and "batch 2:" in c["text"]
 
 
 def test_cost_and_reproducibility_pages(pages, fixture_results):
     c = pages["cost"]
-    t2 = _tables(c, "cost")
-    assert len(t2) == 2 and "reported" in t2[0]["text"] and "ours" in t2[0]["text"]
-    assert "speed-up (95%)" in t2[1]["text"] and "hardware" in t2[1]["caption"] and "FJ2" in t2[1]["text"]
+    bench = fixture_results / "bench"
+    meta = json.loads((bench / "bench.json").read_text())
+    j2, j1 = _tables(c, "cost")
+    assert "Table 2, J2" in j2["caption"] and "reported (paper)" in j2["text"]
+    assert "ours, batch 1" in j2["text"] and "ours, batch 2 (95%)" in j2["text"]
+    assert "Section 4.3, J1" in j1["caption"] and "ours, batch 2" in j1["text"]
+    # the speed-ups are the benchmark's own (its levels.csv), read, not recomputed differently
+    levels = pd.read_csv(bench / "tables" / "levels.csv")
+    head = levels[(levels["engine"] == meta["engine"]["name"]) & (levels["speedup"] != 1.0)]
+    for sc, table in (("J2", j2), ("J1", j1)):
+        for sp in head[head["scenario"] == sc]["speedup"]:
+            assert f"{sp:.2f}x" in table["text"], (sc, sp)
+    assert sum(i["inMain"] for i in c["images"]) == 1, "the speed-up figure"
+    targets = pd.read_csv(bench / "tables" / "targets.csv")
+    (tt,) = _tables(c, "targets")
+    assert tt["rows"] == len(targets) and tt["text"].count("missed") == int((~targets["met"]).sum())
+    n_missed = int((~targets["met"]).sum())
+    assert (f"{n_missed} of {len(targets)} targets missed" if n_missed else f"All {len(targets)} targets met") in c["text"]
+    engines, training = _tables(c, "switches")
+    assert "plain" in engines["text"] and "fused BN + channels_last" in engines["text"]
+    assert "(headline)" in engines["text"] and engines["rows"] == 2 * 2  # two engines, two batch sizes
+    assert "shared input layer" in training["text"]
+    assert meta["git"]["commit"][:10] in c["text"] and meta["versions"]["torch"] in c["text"]
+    assert "CPU timings on a shared" in c["text"]
     r = pages["reproducibility"]
     run = json.loads((fixture_results / "FJ1" / "smoke" / "run.json").read_text())
     rec = _tables(r, "repro")
@@ -306,3 +320,26 @@ def test_cost_and_reproducibility_pages(pages, fixture_results):
     assert (run["git"]["commit"] or "unknown")[:10] in rec[0]["text"]
     assert run["versions"]["torch"] in rec[0]["text"]
     assert report.rerun_command("FJ1", "smoke") in r["text"]
+    assert any("results/bench/bench.json" in t["caption"] for t in rec)
+
+
+def test_cost_page_degrades_without_a_benchmark(tmp_path):
+    """No results/bench/: the paper's figures alone, and every section says what is missing."""
+    assert report.load_bench(tmp_path) is None and report.load_bench_meta(tmp_path) is None
+    t = report.table2(None, "J2")
+    assert set(t["source"]) == {"reported (paper)", "reported (paper, NVIDIA TITAN Xp)"}
+    assert report.claim4(None).empty
+
+
+def test_bench_levels_pair_the_rounds():
+    """Speed-up = the full network's median over the level's; the interval pairs each round."""
+    rows = [{"scenario": "J2", "network": "n", "task": 1, "batch_size": 1, "engine": "e", "threads": 1,
+             "level": lvl, "units": "1", "params": p, "macs": m, "repeat": r, "ms_per_image": ms}
+            for lvl, p, m, times in ((1, 10, 100, (1.0, 2.0, 1.0)), (2, 40, 400, (3.0, 6.0, 3.3)))
+            for r, ms in enumerate(times)]
+    lv = report.bench_levels(pd.DataFrame(rows)).set_index("level")
+    assert lv.loc[1, "speedup"] == pytest.approx(3.3 / 1.0) and lv.loc[1, "mac_ratio"] == 4
+    assert lv.loc[1, "density"] == pytest.approx(0.25) and lv.loc[2, "top"]
+    assert lv.loc[1, "low"] < 3.0 < 3.3 < lv.loc[1, "high"]
+    ev = report.claim4(lv.reset_index())
+    assert list(ev["verdict"]) == ["does not hold"] and ev["batch"].tolist() == [1]  # 5.8x is above it
