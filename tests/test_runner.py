@@ -111,3 +111,12 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         R.atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_atomic_write_makes_an_ordinary_file(tmp_path):
+    import os
+    import stat
+    R.atomic_write_text(tmp_path / "y.csv", "a\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "y.csv").stat().st_mode) == 0o666 & ~mask
