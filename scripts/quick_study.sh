@@ -16,13 +16,14 @@ run() {  # run SCENARIO FAMILY NAME [papermill args...]
   .venv/bin/papermill "notebooks/$family.ipynb" "results/$scenario/$profile/$name.ipynb" -k python3 \
     --no-progress-bar -p scenario "$scenario" -p profile "$profile" "$@"
 }
-# Two-task twins first (they test most claims and are cheapest), ablations last.
+# Two-task twins first (they test most claims and are cheapest), then the ablations on FJ1,
+# then the four- and three-task twins.
 run FJ1 joint joint
 run FH1 hierarchical hierarchical
 run FS1 sequential sequential
+run FJ1 joint ablations -y "methods: [dvn-shared-bn, dvn-prefix]"
 run FJ2 joint joint
 run FJ3 joint joint
-run FJ1 joint ablations -y "methods: [dvn-shared-bn, dvn-prefix]"
 $py - "$profile" "$start" <<'PY'
 import sys, time
 from dvnlib import results as R
