@@ -25,12 +25,18 @@ run FJ1 joint ablations -y "methods: [dvn-shared-bn, dvn-prefix]"
 run FJ2 joint joint
 run FJ3 joint joint
 $py - "$profile" "$start" <<'PY'
-import sys, time
+import glob, json, sys, time
 from dvnlib import results as R
 profile, start = sys.argv[1], int(sys.argv[2])
+scenarios = ["FJ1", "FH1", "FS1", "FJ2", "FJ3"]
+# This invocation's wall time skips what earlier invocations finished; the sum over every
+# (method, seed) record is the study's total training cost, however many invocations it took.
+records = [json.load(open(f)) for s in scenarios for f in glob.glob(f"results/{s}/{profile}/runs/*/seed*.json")]
 R.write_json(f"results/quick_study_{profile}.json" if profile != "quick" else "results/quick_study.json",
-             {"profile": profile, "wall_seconds": round(time.time() - start), "hardware": R.hardware("cpu"),
-              "versions": R.versions(), "git": R.git_state(),
-              "scenarios": ["FJ1", "FJ2", "FJ3", "FH1", "FS1"], "ablations": {"FJ1": ["dvn-shared-bn", "dvn-prefix"]}})
+             {"profile": profile, "wall_seconds_last_invocation": round(time.time() - start),
+              "runs": len(records), "run_wall_seconds_total": round(sum(r["wall_seconds"] for r in records)),
+              "run_train_seconds_total": round(sum(r["train_seconds"] for r in records)),
+              "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(),
+              "scenarios": scenarios, "ablations": {"FJ1": ["dvn-shared-bn", "dvn-prefix"]}})
 PY
 echo "done in $(( $(date -u +%s) - start )) s"
