@@ -1420,7 +1420,8 @@ def show_reproducibility():
     study = study_record()
     if study:
         hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
-        _md(f"The whole {study.get('profile', '')} study (`scripts/quick_study.sh`) took "
-            f"**{study.get('wall_seconds', 0) / 60:.0f} minutes** on {hw.get('cpu', '?')} "
+        _md(f"The whole {study.get('profile', '')} study (`scripts/quick_study.sh`, {study.get('runs', '?')} "
+            f"method-seed runs) took **{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
+            f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
             f"({hw.get('cpu_count', '?')} cores, {hw.get('torch_threads', '?')} torch threads), torch "
             f"{v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")
