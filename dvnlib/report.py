@@ -1070,6 +1070,10 @@ def run_records(root=None) -> pd.DataFrame:
         v = j.get("versions", {})
         git = j.get("git", {})
         commit = (git.get("commit") or "")[:10] + (" (dvnlib modified)" if git.get("dvnlib_dirty") else "")
+        # Runs recorded since per-run provenance exists carry their own training commit.
+        trained = sorted({r["commit"][:10] for rs in runs.values() for r in rs if r.get("commit")})
+        if trained:
+            commit = f"trained at {', '.join(trained)}; collected at {commit}"
         rows.append({
             "scenario": j.get("scenario", f.parent.parent.name), "profile": j.get("profile", f.parent.name),
             "methods (seeds)": "; ".join(f"{m} ({', '.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))})"

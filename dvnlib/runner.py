@@ -108,7 +108,11 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | None = N
             R.write_json(record, {"key": key, "base_key": base_key, "method": method, "seed": seed,
                                   "train_seconds": round(ctx.train_seconds, 2),
                                   "wall_seconds": round(time.perf_counter() - t0, 2),
-                                  "device": device, "finished": datetime.now(timezone.utc).isoformat()})
+                                  "device": device, "finished": datetime.now(timezone.utc).isoformat(),
+                                  # where and with what this (method, seed) was trained, kept with
+                                  # it: run.json is rewritten whenever the scenario is collected
+                                  "git": R.git_state(), "versions": R.versions(),
+                                  "hardware": R.hardware(device)})
     return _collect(out, s, profile, base, base_key, device, started, time.perf_counter() - t_start, pd)
 
 
@@ -123,7 +127,8 @@ def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str, 
             continue
         rows += R.read_rows(record.with_suffix(".csv"))
         runs.setdefault(meta["method"], []).append(
-            {k: meta[k] for k in ("seed", "train_seconds", "wall_seconds", "device", "finished")})
+            {**{k: meta[k] for k in ("seed", "train_seconds", "wall_seconds", "device", "finished")},
+             "commit": meta.get("git", {}).get("commit"), "torch": meta.get("versions", {}).get("torch")})
     if stale:
         log.warning("%d finished runs under %s have another configuration and are left out: %s",
                     len(stale), out, ", ".join(stale))

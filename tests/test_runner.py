@@ -35,6 +35,9 @@ def test_writes_metrics_and_run_json(tmp_path):
         assert k in meta
     assert meta["configuration"]["settings"]["epochs"] == 2
     assert meta["runs"]["dvn"][0]["seed"] == 0
+    record = json.loads((out / "runs" / "dvn" / "seed0.json").read_text())
+    assert record["git"]["commit"] == meta["runs"]["dvn"][0]["commit"]  # the training commit, kept per run
+    assert record["versions"]["torch"] and record["hardware"]["cpu"]
     pd.testing.assert_frame_equal(df.reset_index(drop=True), m, check_dtype=False)
 
 
