@@ -342,14 +342,9 @@ class MaskedDVN(nn.Module):
                 m[:, a:b] = 1
                 self.register_buffer(f"mask_{key(*o)}_{ch}", m, persistent=False)
 
-    def forward(self, x: torch.Tensor, task: int, level: int) -> torch.Tensor:
-        U.check_output(self.config, task, level)
-        return self.trunk(self.stem(x, task), task, level)
-
-    def stem(self, x: torch.Tensor, task: int) -> torch.Tensor:
-        if self.memory_format is not None:
-            x = x.contiguous(memory_format=self.memory_format)
-        return self.stems[task - 1](x)
+    # The input layers are the same as DVNNet's; only the trunk masks instead of slicing.
+    forward = DVNNet.forward
+    stem = DVNNet.stem
 
     def trunk(self, h: torch.Tensor, task: int, level: int) -> torch.Tensor:
         U.check_output(self.config, task, level)
