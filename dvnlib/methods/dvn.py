@@ -26,20 +26,12 @@ from . import common as C
 from .sequential import train_distilled
 
 
-def rows_for(ctx: RunContext, method: str, lay, net, full_params: dict[int, int] | None = None) -> list[Row]:
-    """Evaluate every output of ``net`` and describe it with the layout's accounting.
-    ``full_params[t]``: the parameters of task t's full-width network (density's denominator);
-    by default the layout's own top level."""
+def rows_for(ctx: RunContext, method: str, lay, net) -> list[Row]:
+    """Evaluate every output of ``net`` and describe it with the layout's accounting."""
     acc = evaluate(net, ctx.test_batches())
-    total = accounting.total_params(lay)
-    rows = []
-    for c in accounting.costs(lay):
-        correct, n = acc[(c.task, c.level)]
-        denom = full_params[c.task] if full_params else c.params / c.density
-        rows.append(Row(method, ctx.seed, c.task, ctx.scenario.tasks[c.task - 1].name, c.level,
-                        ",".join(map(str, c.units)), c.params, total, c.params / denom,
-                        100.0 * correct / n, n))
-    return rows
+    total, full = accounting.total_params(lay), C.full_params(ctx)
+    return [C.make_row(ctx, method, c.task, c.level, C.units_str(c.units), c.params, total,
+                       acc[(c.task, c.level)], full) for c in accounting.costs(lay)]
 
 
 def train_joint(ctx: RunContext, stage: str, lay) -> DVNNet:
