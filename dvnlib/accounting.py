@@ -41,8 +41,7 @@ def _conv_cost(in_w: int, out_w: int, kernel: int, hw: int) -> tuple[int, int]:
 def output_cost(lay: Layout, task: int, level: int) -> tuple[int, int]:
     """(parameters, MACs per image) of output (task, level)."""
     spec, t = lay.spec, lay.tasks[task - 1]
-    first, last = U.unit_range(lay.config, task, level)
-    width = {c: (lambda a, b: b - a)(*U.channel_slice(c, lay.unit_sizes, first, last)) for c in spec.split_channels}
+    width = lay.widths(task, level)
     c0 = spec.stem_channels
     hw = t.input_size // t.stride
     p, m = _conv_cost(t.in_channels, c0, spec.stem_kernel(t.stride), hw)
@@ -77,7 +76,7 @@ def total_params(lay: Layout) -> int:
             if d is None:
                 continue
             total += d.in_ch * d.out_ch * d.kernel * d.kernel
-            if lay.bn == "shared":
+            if lay.bn != "per_output":  # one scale and shift per channel, shared by every output
                 total += 2 * d.out_ch
             else:
                 for o in outs:
@@ -130,3 +129,18 @@ def search_resnet42(target: float = 29.8e6, classes: int = 50, k: int = 4,
         lay = Layout("J2", spec, (TaskIO(3, classes, 2, 64),) * k, U.dvn_configuration(k), (1,) * k)
         found.append((blocks, output_cost(lay, 1, k)[0]))
     return sorted(found, key=lambda f: abs(f[1] - target))
+
+
+def level_for(lay: Layout, task: int, max_params: int) -> int:
+    """The largest level of ``task`` whose ``params`` (as ``summary`` counts them) is at most
+    ``max_params``. A budget below the task's level 1 raises an error listing every level."""
+    n = len(lay.tasks)
+    if not (isinstance(task, int) and 1 <= task <= n):
+        raise ValueError(f"unknown task {task!r}: scenario {lay.scenario or '?'} has tasks 1..{n}")
+    levels = [(l, output_cost(lay, task, l)[0]) for l in range(1, U.n_levels(lay.config, task) + 1)]
+    fits = [l for l, p in levels if p <= max_params]
+    if not fits:
+        listed = ", ".join(f"level {l}: {p:,}" for l, p in levels)
+        raise ValueError(f"a budget of {max_params:,} parameters is below task {task}'s smallest level "
+                         f"({listed} parameters)")
+    return max(fits)

@@ -10,6 +10,13 @@ from . import units as U
 from .backbones import BackboneSpec
 
 RULES = ("dvn", "prefix")
+# BatchNorm after every split convolution, three ways (the book's ablation):
+# per_output     every (task, level) has its own BN: affine parameters and running statistics;
+# shared_affine  one full-width scale and shift per convolution, sliced like the weights (the
+#                paper's text: a unit's parameters are shared by every output that uses it),
+#                running statistics per (task, level);
+# shared         one full-width BN per convolution, affine and statistics, sliced.
+BN_MODES = ("per_output", "shared_affine", "shared")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,16 @@ class Layout:
     def k(self) -> int:
         return len(self.unit_sizes)
 
+    def slices(self, task: int, level: int) -> dict[int, tuple[int, int]]:
+        """Channels [start, stop) of output (task, level) in a split layer of every width: the one
+        place where unit ranges become channel ranges."""
+        first, last = U.unit_range(self.config, task, level)
+        return {c: U.channel_slice(c, self.unit_sizes, first, last) for c in self.spec.split_channels}
+
+    def widths(self, task: int, level: int) -> dict[int, int]:
+        """How many of a split layer's channels output (task, level) uses, by the layer's width."""
+        return {c: b - a for c, (a, b) in self.slices(task, level).items()}
+
 
 def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int | None = None,
            width: int | None = None, units: int | None = None, unit_sizes: tuple[int, ...] | None = None,
@@ -45,8 +62,8 @@ def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int
     s = S.get(scenario)
     if rule not in RULES:
         raise ValueError(f"unknown configuration rule {rule!r}: valid rules are {', '.join(RULES)}")
-    if bn not in ("per_output", "shared"):
-        raise ValueError(f"unknown BN mode {bn!r}: valid modes are per_output, shared")
+    if bn not in BN_MODES:
+        raise ValueError(f"unknown BN mode {bn!r}: valid modes are {', '.join(BN_MODES)}")
     k = units if units is not None else (len(unit_sizes) if unit_sizes is not None else s.k)
     if unit_sizes is None:
         unit_sizes = s.units if k == s.k else (1,) * k

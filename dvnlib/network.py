@@ -9,7 +9,8 @@ that slice into ``CompactNet``, a plain, physically smaller ``nn.Module`` with t
 BatchNorm: by default every (task, level) has its own BN (affine parameters and running
 statistics) after every split convolution, because a BN shared by sub-networks of different
 widths sees different statistics at each width (the switchable-BN lesson of Slimmable Networks).
-``bn="shared"`` keeps one full-width BN per convolution, sliced like the weights, for the ablation.
+``bn="shared_affine"`` shares the scale and shift (sliced like the weights) but keeps running
+statistics per output; ``bn="shared"`` shares everything. Both are the book's ablations.
 """
 from __future__ import annotations
 
@@ -21,44 +22,73 @@ from torch import nn
 
 from . import units as U
 from .backbones import BackboneSpec, BlockDef, ConvDef
-from .layout import Layout, TaskIO, layout
+from .layout import BN_MODES, Layout, TaskIO, layout
 
-BN_MODES = ("per_output", "shared")
+Slice = tuple[int, int]
 
 
 def key(task: int, level: int) -> str:
     return f"t{task}l{level}"
 
 
-class SplitConv(nn.Module):
-    """A bias-free convolution split into units, followed by BN. ``forward`` runs the output
-    channels ``out`` = (start, stop) on input channels ``inp``; ``x`` holds only those inputs."""
+def io_slices(sl: dict[int, Slice], d: ConvDef) -> tuple[Slice, Slice]:
+    """(output channels, input channels) that convolution ``d`` uses for an output whose channel
+    slices are ``sl`` (``Layout.slices``); a convolution reading the unsplit input layer reads all
+    of its channels. The one place that turns an output's slices into a weight block: forward,
+    ``extract``, parameter usage and copying between networks all go through it."""
+    return sl[d.out_ch], (sl[d.in_ch] if d.in_split else (0, d.in_ch))
 
-    def __init__(self, d: ConvDef, bn_widths: dict[str, int] | None):
+
+class SplitConv(nn.Module):
+    """A bias-free convolution split into units, followed by BN (``layout.BN_MODES``).
+    ``forward`` runs the output channels ``out`` = (start, stop) on input channels ``inp``; ``x``
+    holds only those inputs."""
+
+    def __init__(self, d: ConvDef, bn_mode: str, widths: dict[str, int]):
         super().__init__()
-        self.d = d
+        self.d, self.bn_mode = d, bn_mode
         self.weight = nn.Parameter(torch.empty(d.out_ch, d.in_ch, d.kernel, d.kernel))
         nn.init.xavier_uniform_(self.weight)
-        if bn_widths is None:  # shared BN, sliced like the weights
-            self.bn = nn.BatchNorm2d(d.out_ch)
-        else:
-            self.bns = nn.ModuleDict({k: nn.BatchNorm2d(w) for k, w in bn_widths.items()})
+        if bn_mode in ("shared", "shared_affine"):
+            # One full-width BN, sliced like the weights; with shared_affine its running
+            # statistics go unused (``track_running_stats=False``): each output keeps its own.
+            self.bn = nn.BatchNorm2d(d.out_ch, track_running_stats=bn_mode == "shared")
+        if bn_mode in ("per_output", "shared_affine"):
+            affine = bn_mode == "per_output"
+            self.bns = nn.ModuleDict({k: nn.BatchNorm2d(w, affine=affine) for k, w in widths.items()})
 
-    def forward(self, x: torch.Tensor, k: str, out: tuple[int, int], inp: tuple[int, int]) -> torch.Tensor:
-        w = self.weight[out[0]:out[1], inp[0]:inp[1]]
-        y = F.conv2d(x, w, None, self.d.stride, self.d.padding)
-        if hasattr(self, "bns"):
-            return self.bns[k](y)
-        bn, (a, b) = self.bn, out
-        # Slices of the running buffers are views: batch_norm updates them in place.
-        return F.batch_norm(y, bn.running_mean[a:b], bn.running_var[a:b], bn.weight[a:b], bn.bias[a:b],
-                            self.training, bn.momentum, bn.eps)
+    def bn_parts(self, k: str, out: Slice):
+        """(running mean, running var, weight, bias, BN module for momentum and eps) that output
+        ``k`` with channels ``out`` applies. Slices are views: ``F.batch_norm`` in training mode
+        updates a shared BN's running statistics in place."""
+        a, b = out
+        stats = self.bns[k] if self.bn_mode != "shared" else None
+        if self.bn_mode == "per_output":
+            return stats.running_mean, stats.running_var, stats.weight, stats.bias, stats
+        affine = self.bn
+        if self.bn_mode == "shared_affine":
+            return stats.running_mean, stats.running_var, affine.weight[a:b], affine.bias[a:b], stats
+        return affine.running_mean[a:b], affine.running_var[a:b], affine.weight[a:b], affine.bias[a:b], affine
 
-    def bn_for(self, k: str, out: tuple[int, int]) -> nn.BatchNorm2d:
-        """A standalone BN equal to what ``forward`` applies for output ``k``."""
-        if hasattr(self, "bns"):
-            return _copy_bn(self.bns[k])
-        return _copy_bn(self.bn, slice(*out))
+    def forward(self, x: torch.Tensor, k: str, out: Slice, inp: Slice) -> torch.Tensor:
+        y = F.conv2d(x, self.weight[out[0]:out[1], inp[0]:inp[1]], None, self.d.stride, self.d.padding)
+        mean, var, w, b, bn = self.bn_parts(k, out)
+        return F.batch_norm(y, mean, var, w, b, self.training, bn.momentum, bn.eps)
+
+    @torch.no_grad()
+    def bn_for(self, k: str, out: Slice) -> nn.BatchNorm2d:
+        """A standalone BN equal to what ``forward`` applies for output ``k`` in eval mode."""
+        mean, var, w, b, bn = self.bn_parts(k, out)
+        new = nn.BatchNorm2d(out[1] - out[0], eps=bn.eps, momentum=bn.momentum)
+        for dst, src in ((new.weight, w), (new.bias, b), (new.running_mean, mean), (new.running_var, var)):
+            dst.copy_(src)
+        return new
+
+    @torch.no_grad()
+    def load_bn(self, k: str, out: Slice, bn: nn.BatchNorm2d) -> None:
+        """Set what output ``k`` applies to ``bn``'s values (the inverse of ``bn_for``)."""
+        for dst, src in zip(self.bn_parts(k, out)[:4], (bn.running_mean, bn.running_var, bn.weight, bn.bias)):
+            dst.copy_(src)
 
 
 class _ChannelSlice(torch.autograd.Function):
@@ -80,17 +110,21 @@ class _ChannelSlice(torch.autograd.Function):
 
 
 class SplitBlock(nn.Module):
-    def __init__(self, d: BlockDef, bn_widths):
+    def __init__(self, d: BlockDef, bn_mode: str, bn_widths):
         super().__init__()
         self.d = d
-        self.conv1 = SplitConv(d.conv1, bn_widths(d.conv1.out_ch))
-        self.conv2 = SplitConv(d.conv2, bn_widths(d.conv2.out_ch))
-        self.shortcut = SplitConv(d.shortcut, bn_widths(d.shortcut.out_ch)) if d.shortcut else None
+        self.conv1 = SplitConv(d.conv1, bn_mode, bn_widths(d.conv1.out_ch))
+        self.conv2 = SplitConv(d.conv2, bn_mode, bn_widths(d.conv2.out_ch))
+        self.shortcut = SplitConv(d.shortcut, bn_mode, bn_widths(d.shortcut.out_ch)) if d.shortcut else None
 
-    def forward(self, x, k: str, sl: dict[int, tuple[int, int]]) -> torch.Tensor:
+    def convs(self):
+        """(name, SplitConv) of the block's convolutions, in the order their parameters are built."""
+        return [(n, c) for n, c in (("conv1", self.conv1), ("conv2", self.conv2), ("shortcut", self.shortcut))
+                if c is not None]
+
+    def forward(self, x, k: str, sl: dict[int, Slice]) -> torch.Tensor:
         c1 = self.d.conv1
-        inp = sl[c1.in_ch] if c1.in_split else (0, c1.in_ch)
-        out = sl[c1.out_ch]
+        out, inp = io_slices(sl, c1)
         h = F.relu(self.conv1(x, k, out, inp))
         h = self.conv2(h, k, out, out)
         if self.shortcut is not None:
@@ -122,14 +156,12 @@ class DVNNet(nn.Module):
         if len(self.unit_sizes) != k:
             raise ValueError(f"{len(self.unit_sizes)} unit sizes given for a configuration of {k} units")
         self.outputs = U.outputs(config)
+        self.layout = Layout("", spec, self.tasks, config, self.unit_sizes, bn)
         # slices[(task, level)][channels] = (start, stop): the output's maps in a layer that wide.
-        self.slices = {o: {c: U.channel_slice(c, self.unit_sizes, *U.unit_range(config, *o))
-                           for c in spec.split_channels} for o in self.outputs}
+        self.slices = {o: self.layout.slices(*o) for o in self.outputs}
 
-        def bn_widths(channels: int):
-            if bn == "shared":
-                return None
-            return {key(*o): self.slices[o][channels][1] - self.slices[o][channels][0] for o in self.outputs}
+        def bn_widths(channels: int) -> dict[str, int]:
+            return {key(*o): b - a for o in self.outputs for a, b in [self.slices[o][channels]]}
 
         c0 = spec.stem_channels
         self.stems = nn.ModuleList()
@@ -141,7 +173,7 @@ class DVNNet(nn.Module):
             if spec.maxpool:
                 layers.append(nn.MaxPool2d(3, 2, 1))
             self.stems.append(nn.Sequential(*layers))
-        self.blocks = nn.ModuleList(SplitBlock(b, bn_widths) for b in spec.plan())
+        self.blocks = nn.ModuleList(SplitBlock(b, bn, bn_widths) for b in spec.plan())
         self.heads = nn.ModuleDict()
         for t, l in self.outputs:
             a, b = self.slices[(t, l)][spec.out_channels]
@@ -158,10 +190,10 @@ class DVNNet(nn.Module):
     def k(self) -> int:
         return len(self.unit_sizes)
 
-    # None: run the input as given. ``torch.channels_last`` keeps every activation NHWC, which
-    # the CPU kernels run much faster (the input layer's max-pool ~8x, BN ~3x; see
-    # ``dvnlib.bench``); outputs agree to float rounding. Set it per instance.
-    memory_format: torch.memory_format | None = None
+    # ``torch.channels_last`` (the default) keeps every activation NHWC, which the CPU kernels run
+    # much faster (the input layer's max-pool ~8x, BN ~3x; see ``dvnlib.bench``); None runs the
+    # input as given (NCHW). Outputs agree to float rounding. Set it per instance.
+    memory_format: torch.memory_format | None = torch.channels_last
 
     def forward(self, x: torch.Tensor, task: int, level: int) -> torch.Tensor:
         U.check_output(self.config, task, level)
@@ -176,14 +208,25 @@ class DVNNet(nn.Module):
     def trunk(self, h: torch.Tensor, task: int, level: int) -> torch.Tensor:
         """Everything after the input layer for output (task, level): its slice of every block,
         then its head. ``forward`` is ``trunk(stem(x, task), task, level)``."""
+        return self.heads[key(task, level)](self.features(h, task, level))
+
+    def features(self, h: torch.Tensor, task: int, level: int) -> torch.Tensor:
+        """The pooled features that (task, level)'s head reads, from the input layer's output."""
         U.check_output(self.config, task, level)
         k, sl = key(task, level), self.slices[(task, level)]
         for block in self.blocks:
             h = block(h, k, sl)
-        return self.heads[k](h.mean((2, 3)))
+        return h.mean((2, 3))
 
     def units(self, task: int, level: int) -> tuple[int, ...]:
         return U.level_units(self.config, task, level)
+
+    def level_for(self, task: int, max_params: int) -> int:
+        """The largest level of ``task`` whose parameters (as ``summary`` counts them) fit
+        ``max_params``; a budget below level 1 raises an error that lists every level."""
+        from .accounting import level_for
+        return level_for(Layout("", self.spec, self.tasks, self.config, self.unit_sizes, self.bn_mode),
+                         task, max_params)
 
     @torch.no_grad()
     def extract(self, task: int, level: int) -> "CompactNet":
@@ -194,8 +237,7 @@ class DVNNet(nn.Module):
         blocks = []
         for blk in self.blocks:
             c1 = blk.d.conv1
-            inp = sl[c1.in_ch] if c1.in_split else (0, c1.in_ch)
-            out = sl[c1.out_ch]
+            out, inp = io_slices(sl, c1)
             sc = None
             if blk.shortcut is not None:
                 sc = nn.Sequential(_copy_conv(blk.shortcut, out, inp), blk.shortcut.bn_for(k, out))
@@ -263,18 +305,6 @@ def _copy_conv(conv: SplitConv, out, inp) -> nn.Conv2d:
     c = nn.Conv2d(inp[1] - inp[0], out[1] - out[0], d.kernel, d.stride, d.padding, bias=False)
     c.weight.copy_(conv.weight[out[0]:out[1], inp[0]:inp[1]])
     return c
-
-
-def _copy_bn(bn: nn.BatchNorm2d, idx: slice = slice(None)) -> nn.BatchNorm2d:
-    n = bn.weight[idx].numel()
-    new = nn.BatchNorm2d(n, eps=bn.eps, momentum=bn.momentum)
-    with torch.no_grad():
-        new.weight.copy_(bn.weight[idx])
-        new.bias.copy_(bn.bias[idx])
-        new.running_mean.copy_(bn.running_mean[idx])
-        new.running_var.copy_(bn.running_var[idx])
-        new.num_batches_tracked.copy_(bn.num_batches_tracked)
-    return new
 
 
 def _copy_module(m: nn.Module) -> nn.Module:

@@ -63,6 +63,12 @@ class Profile:
     test_per_task: int | None = None
     seeds: tuple[int, ...] = (0,)
     momentum: float = 0.9  # Nesterov, as in the paper
+    # Stages that start from a trained network (LwF, sequential DVN and sequential NestedNet
+    # alike): the starting rate is finetune_lr_scale x lr, reached by a linear warm-up over the
+    # fraction ``warmup`` of the stage's steps; the milestones then apply as from scratch. Chosen
+    # once, for all three together, by the sweep on FS1 the book's method page shows.
+    finetune_lr_scale: float = 0.1
+    warmup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -194,10 +200,15 @@ _register(Scenario(
     (TaskDef("F-MNIST 0-4", classes=(0, 1, 2, 3, 4), num_classes=5, input_size=32, **_FM),
      TaskDef("F-MNIST 5-9", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
     "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="J1"))
+# FJ2's split groups confusable classes so that no task sits at the ceiling: Trouser and Bag are
+# easy against anything, so each is paired with harder classes. Of every split of the 10 classes
+# into 4 tasks, this one had the lowest best-task accuracy with a small CNN (92.6% on 10 classes):
+# 97.4 / 99.2 / 95.1 / 97.2%. The former split (0-2, 3-5, 6-7, 8-9) put two tasks at 99.9-100%.
+_FJ2_TASKS = (("T-shirt/top, Pullover", (0, 2)), ("Trouser, Dress", (1, 3)),
+              ("Coat, Shirt, Bag", (4, 6, 8)), ("Sandal, Sneaker, Ankle boot", (5, 7, 9)))
 _register(Scenario(
-    "FJ2", "Twin of J2: Fashion-MNIST's 10 classes in four tasks", "joint",
-    tuple(TaskDef(f"F-MNIST {c[0]}-{c[-1]}", classes=c, num_classes=len(c), input_size=32, **_FM)
-          for c in ((0, 1, 2), (3, 4, 5), (6, 7), (8, 9))),
+    "FJ2", "Twin of J2: Fashion-MNIST's 10 classes in four tasks of confusable classes", "joint",
+    tuple(TaskDef(f"F-MNIST {name}", classes=c, num_classes=len(c), input_size=32, **_FM) for name, c in _FJ2_TASKS),
     "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet"), twin_of="J2"))
 _register(Scenario(
     "FJ3", "Twin of J3: three Fashion-MNIST class subsets at 64, 32 and 96 px", "joint",

@@ -1,7 +1,24 @@
 """Training and evaluation shared by every method: the optimiser the paper fixes, the learning
-rate schedule a profile sets, the joint DVN step of eq. 4 and evaluation of every output."""
+rate schedule a profile sets, the unit of training length, the joint step of eq. 4, evaluation,
+and the loop (``fit``) every method trains with.
+
+**The unit of training length is the epoch: one pass over each task's training split.** Every
+network, of every method, that learns a task makes the profile's number of passes over that task's
+data ("until the same epoch number", Section 4). A joint step takes a batch from every task that is
+due (``EpochPlan``): tasks smaller than the largest take fewer steps, spread evenly over the epoch,
+so that a joint DVN on J3 gives STL-10 exactly the steps an independent STL-10 network takes.
+
+**The fast path** (``output_losses``) is the default: activations are channels-last (NHWC, which
+the CPU kernels run faster; ``DVNNet.memory_format``) and each task's input layer runs once per
+step for all of that task's levels (they all read the same unsplit maps of the same batch). The
+gradient is the same as running the input layer once per level (a test checks it against
+``output_losses_per_level``, the previous path the benchmark times). What differs is the input
+layer's BN running statistics: they are updated once per step with the task's batch, instead of
+once per level with the same batch (which applied the momentum n_h times per step).
+"""
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -10,33 +27,134 @@ from torch import nn
 
 from .scenarios import Profile
 
-
-def sgd(params, profile: Profile) -> torch.optim.SGD:
-    """SGD with Nesterov momentum 0.9 (Section 4.2) and the profile's lr and weight decay."""
-    return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
-                           weight_decay=profile.weight_decay)
+Output = tuple[int, int]
+Batches = Mapping[int, tuple[torch.Tensor, torch.Tensor]]  # task (1-based) -> (images, labels)
 
 
-def schedule(opt: torch.optim.Optimizer, profile: Profile, steps_per_epoch: int):
-    """Step-wise multi-step decay: lr x gamma at each milestone (a fraction of all steps)."""
-    total = profile.epochs * steps_per_epoch
-    milestones = sorted({max(1, round(m * total)) for m in profile.milestones})
-    return torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=profile.gamma)
+class Diverged(FloatingPointError):
+    """A non-finite loss: the run stops and nothing of it is written as a result (a diverged
+    network's NaN logits arg-max to class 0 and would pass for chance accuracy)."""
 
 
-def output_losses(net: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                  outputs: Iterable[tuple[int, int]], loss_fn=None) -> dict[tuple[int, int], torch.Tensor]:
-    """Backpropagate the loss of each (task, level) in ``outputs`` on its task's batch, one
-    output at a time so that only one graph is alive, accumulating into ``.grad``. Returns the
-    detached losses. The sum of these gradients is the gradient of eq. 4 (eq. 5)."""
-    loss_fn = loss_fn or (lambda logits, y, task, level: F.cross_entropy(logits, y))
+def sgd(params, profile: Profile, lr: float | None = None) -> torch.optim.SGD:
+    """SGD with Nesterov momentum 0.9 (Section 4.2) and the profile's lr and weight decay.
+    ``foreach``: one kernel per parameter group rather than one per tensor (measured in
+    ``dvnlib.bench``)."""
+    return torch.optim.SGD(params, lr=profile.lr if lr is None else lr, momentum=profile.momentum,
+                           nesterov=True, weight_decay=profile.weight_decay, foreach=True)
+
+
+def lr_factor(profile: Profile, total_steps: int, warmup_steps: int = 0) -> Callable[[int], float]:
+    """The learning rate at step s over the starting rate: a linear warm-up from 1/warmup to 1 over
+    ``warmup_steps``, then multi-step decay (x gamma at each milestone, a fraction of all steps)."""
+    milestones = sorted({max(1, round(m * total_steps)) for m in profile.milestones})
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        return warm * profile.gamma ** sum(step >= m for m in milestones)
+    return factor
+
+
+# ---------------------------------------------------------------------------------------------
+# The unit of training length
+
+class EpochPlan:
+    """Which task takes a batch at which step, so that an epoch is one pass over *each* task.
+
+    An epoch has as many steps as the largest task has batches (S). A task with n batches per pass
+    takes one at epoch step r when ``(r+1) n // S > r n // S``: n times per epoch, evenly spread,
+    drawing its batches in order. Every task then makes the same number of passes; with equal
+    tasks every step takes a batch from every task. Batches depend only on the step, so a resumed
+    run sees the same data."""
+
+    def __init__(self, streams: Sequence, tasks: Sequence[int]):
+        if len(streams) != len(tasks):
+            raise ValueError("one stream per task")
+        self.streams, self.tasks = list(streams), list(tasks)
+        self.steps_per_epoch = max(s.steps_per_pass for s in streams)
+
+    def batches(self, step: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        epoch, r = divmod(step, self.steps_per_epoch)
+        out = {}
+        for t, s in zip(self.tasks, self.streams):
+            n, S = s.steps_per_pass, self.steps_per_epoch
+            lo, hi = r * n // S, (r + 1) * n // S
+            if hi > lo:
+                out[t] = s.batch(epoch * n + lo)
+        return out
+
+    def steps_per_task(self, epochs: int) -> dict[int, int]:
+        return {t: epochs * s.steps_per_pass for t, s in zip(self.tasks, self.streams)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses and steps
+
+def by_task(batches: Batches | Sequence) -> Batches:
+    return batches if isinstance(batches, Mapping) else dict(enumerate(batches, 1))
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor, task: int, level: int) -> torch.Tensor:
+    return F.cross_entropy(logits, y)
+
+
+def output_losses(net: nn.Module, batches: Batches, outputs: Iterable[Output],
+                  loss_fn=cross_entropy) -> dict[Output, torch.Tensor]:
+    """Backpropagate ``loss_fn`` of each (task, level) in ``outputs`` whose task has a batch,
+    accumulating into ``.grad``; returns the detached losses. The sum of these gradients is the
+    gradient of eq. 4 (eq. 5).
+
+    Each task's input layer runs once; every level of that task backpropagates into a detached
+    copy of its output, one level's graph alive at a time, and the summed gradient then goes
+    through the input layer once. Networks without ``stem``/``trunk`` run whole, per output.
+    ``batches`` maps tasks (1-based) to batches; a sequence is read as tasks 1, 2, ..."""
+    batches = by_task(batches)
+    outputs = [o for o in outputs if o[0] in batches]
+    if not hasattr(net, "stem"):
+        return output_losses_per_level(net, batches, outputs, loss_fn)
     losses = {}
+    for t in dict.fromkeys(t for t, _ in outputs):
+        x, y = batches[t]
+        h0 = net.stem(x, t)
+        h = h0.detach().requires_grad_()
+        for tt, l in outputs:
+            if tt == t:
+                loss = loss_fn(net.trunk(h, t, l), y, t, l)
+                loss.backward()
+                losses[(t, l)] = loss.detach()
+        if h.grad is not None:
+            h0.backward(h.grad)
+    return losses
+
+
+def output_losses_per_level(net: nn.Module, batches: Batches, outputs: Iterable[Output],
+                            loss_fn=cross_entropy) -> dict[Output, torch.Tensor]:
+    """The previous path: each output runs the whole network, its input layer included. Kept as
+    the reference the fast path is tested and benchmarked against."""
+    batches, losses = by_task(batches), {}
     for t, l in outputs:
-        x, y = batches[t - 1]
+        if t not in batches:
+            continue
+        x, y = batches[t]
         loss = loss_fn(net(x, t, l), y, t, l)
         loss.backward()
         losses[(t, l)] = loss.detach()
     return losses
+
+
+def joint_step(net, opt: torch.optim.Optimizer, batches: Batches | Sequence,
+               outputs: Iterable[Output] | None = None) -> dict[Output, torch.Tensor]:
+    """One step of eq. 4: every output whose task has a batch, one optimiser step. ``batches``
+    maps tasks (1-based) to batches; a sequence is read as tasks 1, 2, ..."""
+    opt.zero_grad(set_to_none=True)
+    losses = output_losses(net, batches, net.outputs if outputs is None else outputs)
+    opt.step()
+    return losses
+
+
+def total(losses: Mapping[Output, torch.Tensor]) -> torch.Tensor:
+    """The sum of a step's detached losses (zero when no output had a batch)."""
+    return torch.stack(list(losses.values())).sum() if losses else torch.zeros(())
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 2.0) -> torch.Tensor:
@@ -49,31 +167,25 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return -(p * F.log_softmax(student_logits / T, dim=1)).sum(1).mean()
 
 
-def joint_step(net, opt: torch.optim.Optimizer, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-               outputs: Iterable[tuple[int, int]] | None = None) -> dict[tuple[int, int], torch.Tensor]:
-    """One step of eq. 4: every task at every level on that task's batch, one optimiser step."""
-    opt.zero_grad(set_to_none=True)
-    losses = output_losses(net, batches, net.outputs if outputs is None else outputs)
-    opt.step()
-    return losses
-
-
 @torch.no_grad()
-def evaluate(net, test_batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tensor]]],
-             outputs: Iterable[tuple[int, int]] | None = None) -> dict[tuple[int, int], tuple[int, int]]:
-    """(correct, total) of every (task, level) on its task's test batches, in eval mode."""
+def evaluate(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tensor]]],
+             outputs: Iterable[Output] | None = None) -> dict[Output, tuple[int, int]]:
+    """(correct, total) of every (task, level) on its task's batches, in eval mode (each task's
+    input layer once per batch, where the network has one)."""
     outputs = list(net.outputs if outputs is None else outputs)
     was_training = net.training
     net.eval()
-    counts: dict[tuple[int, int], list] = {o: [0, 0] for o in outputs}
-    for t, batches in test_batches.items():
+    counts: dict[Output, list] = {o: [0, 0] for o in outputs}
+    for t, task_batches in batches.items():
         levels = [l for (tt, l) in outputs if tt == t]
         if not levels:
             continue
-        for x, y in batches:
+        for x, y in task_batches:
+            h = net.stem(x, t) if hasattr(net, "stem") else None
             for l in levels:
+                logits = net.trunk(h, t, l) if h is not None else net(x, t, l)
                 c = counts[(t, l)]
-                c[0] += int((net(x, t, l).argmax(1) == y).sum())
+                c[0] += int((logits.argmax(1) == y).sum())
                 c[1] += len(y)
     net.train(was_training)
     return {o: (c[0], c[1]) for o, c in counts.items()}
@@ -82,9 +194,13 @@ def evaluate(net, test_batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.
 # ---------------------------------------------------------------------------------------------
 # The loop every method shares: epochs of steps, a checkpoint after every epoch, exact resume.
 
+TRAIN_EVAL_IMAGES = 2000  # per task: the fixed training subset train_accuracy is measured on
+
+
 class RunContext:
     """What a training method is given: the scenario at its profile, the seed, the device, each
-    task's train and test data, and where to checkpoint. Methods return ``results.Row``s."""
+    task's train and test data, and where to checkpoint. Methods return ``results.Row``s, record
+    what they trained in ``stages`` (``fit`` does) and leave their final network in ``trained``."""
 
     def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
                  ckpt_dir, key: str, progress: bool = True, label: str = "",
@@ -99,6 +215,10 @@ class RunContext:
         self.shared_dir, self.shared_key = shared_dir or ckpt_dir, shared_key or key
         self.label = label or f"{scenario.id} seed {seed}"
         self.train_seconds = 0.0
+        # stage name -> {task: {"epochs": passes over its training split, "steps": batches}}
+        self.stages: dict[str, dict[int, dict[str, int]]] = {}
+        # name -> (trained network, its Layout): what a run keeps for deployment (``dvn``)
+        self.trained: dict[str, tuple[nn.Module, object]] = {}
 
     def layout(self, **overrides):
         from .layout import layout
@@ -116,47 +236,112 @@ class RunContext:
         tasks = range(1, len(self.test_data) + 1) if tasks is None else tasks
         return {t: test_batches(self.test_data[t - 1], 256, self.device) for t in tasks}
 
+    def train_eval_batches(self, tasks: Sequence[int] | None = None) -> dict:
+        """A fixed subset of each task's training split (the same for every seed and method),
+        unaugmented: what ``train_accuracy`` is measured on."""
+        from .data import subset, test_batches
+        tasks = range(1, len(self.train_data) + 1) if tasks is None else tasks
+        return {t: test_batches(subset(self.train_data[t - 1], TRAIN_EVAL_IMAGES), 256, self.device) for t in tasks}
 
-def fit(ctx: RunContext, stage: str, model: nn.Module, opt: torch.optim.Optimizer, sched,
-        step: "Callable[[int], int]", steps_per_epoch: int, epochs: int | None = None,
-        shared: bool = False) -> nn.Module:
-    """Train ``model`` for ``epochs`` (default: the profile's) epochs of ``steps_per_epoch`` calls
-    of ``step(global_step)``, which returns the number of images it used. After every epoch the
-    model, optimiser and schedule are checkpointed to ``<ckpt_dir>/<stage>.pt``; a rerun resumes
-    from there (batches depend only on the step, so the resumed run sees the same data), and a
-    finished stage is not retrained. ``shared=True`` keeps the stage where every method of this
-    seed finds it (``ctx.shared_dir``). Returns ``model`` reloaded from the final checkpoint."""
+    def epochs_per_task(self) -> dict[int, dict[str, int]]:
+        """For each task, the passes over its training split made by each stage that learns it."""
+        return _per_task(self.stages, "epochs")
+
+    def steps_per_task(self) -> dict[int, dict[str, int]]:
+        return _per_task(self.stages, "steps")
+
+
+def _per_task(stages, field: str) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for stage, tasks in stages.items():
+        for t, info in tasks.items():
+            out.setdefault(t, {})[stage] = info[field]
+    return dict(sorted(out.items()))
+
+
+def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches], torch.Tensor],
+        tasks: Sequence[int], params=None, epochs: int | None = None, shared: bool = False,
+        finetune: bool = False, freezer=None) -> nn.Module:
+    """Train ``model`` for ``epochs`` (default: the profile's) passes over each of ``tasks``'
+    training data (``EpochPlan``). ``step(batches)`` computes the losses of one step from the
+    batches of the tasks due and backpropagates them; it returns their sum (detached), which must
+    be finite (else ``Diverged``). ``fit`` owns the optimiser (``sgd`` over ``params``, default
+    every parameter) and the schedule (``lr_factor``): from scratch at the profile's rate, or,
+    with ``finetune``, from a trained network at ``profile.finetune_lr_scale`` x that rate after
+    a linear warm-up over ``profile.warmup`` of the stage's steps. ``freezer`` (optional) keeps
+    some weights bit-identical: its ``zero_grads`` runs after backward, ``restore`` after the step.
+
+    After every epoch the model, optimiser and schedule are checkpointed to
+    ``<ckpt_dir>/<stage>.pt``; a rerun resumes from there, and a finished stage is not retrained.
+    ``shared=True`` keeps the stage where every method of this seed finds it (``ctx.shared_dir``).
+    Returns ``model`` reloaded from the final checkpoint: the checkpoint is the result."""
     from time import perf_counter
 
     from tqdm.auto import tqdm
 
-    from .results import load_checkpoint, save_checkpoint
-    epochs = ctx.profile.epochs if epochs is None else epochs
+    from .results import load_checkpoint, resume_checkpoint, save_checkpoint
+    p = ctx.profile
+    epochs = p.epochs if epochs is None else epochs
+    plan = EpochPlan(ctx.streams(tasks), tasks)
+    spe = plan.steps_per_epoch
+    total = epochs * spe
+    lr = p.lr * (p.finetune_lr_scale if finetune else 1.0)
+    warmup = math.ceil(p.warmup * total) if finetune else 0
+    opt = sgd(model.parameters() if params is None else params, p, lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(p, total, warmup))
     path = (ctx.shared_dir if shared else ctx.ckpt_dir) / f"{stage}.pt"
     key = ctx.shared_key if shared else ctx.key
     start = 0
-    if path.exists():
-        state = load_checkpoint(path, map_location=ctx.device)
-        if state.get("key") == key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["schedule"])
-            start = int(state["epoch"])
-    total = epochs * steps_per_epoch
-    with tqdm(total=total, initial=start * steps_per_epoch, desc=f"{ctx.label}: {stage}", unit="step",
+    state = resume_checkpoint(path, map_location=ctx.device)  # None: none, or unreadable and moved aside
+    if state is not None and state.get("key") == key:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        start = int(state["epoch"])
+    ctx.stages[stage] = {t: {"epochs": epochs, "steps": n} for t, n in plan.steps_per_task(epochs).items()}
+    with tqdm(total=total, initial=start * spe, desc=f"{ctx.label}: {stage}", unit="step",
               disable=not ctx.progress, leave=False, dynamic_ncols=True) as bar:
         for epoch in range(start, epochs):
             model.train()
             t0, images = perf_counter(), 0
-            for i in range(steps_per_epoch):
-                images += step(epoch * steps_per_epoch + i)
+            for i in range(spe):
+                s = epoch * spe + i
+                batches = plan.batches(s)
+                opt.zero_grad(set_to_none=True)
+                loss = step(batches)
+                if not torch.isfinite(loss):
+                    raise Diverged(
+                        f"{ctx.label} diverged: stage {stage!r}, step {s} of {total}, loss {float(loss)}, "
+                        f"learning rate {opt.param_groups[0]['lr']:.4g}. Nothing of this run was written; "
+                        f"lower the learning rate (overrides: {{lr: ...}}) and run it again")
+                if freezer is not None:
+                    freezer.zero_grads()
+                opt.step()
+                if freezer is not None:
+                    freezer.restore()
                 sched.step()
+                images += sum(len(y) for _, y in batches.values())
                 bar.update(1)
                 if i % 10 == 0:
-                    bar.set_postfix(epoch=epoch + 1, img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}",
+                                    img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
             ctx.train_seconds += perf_counter() - t0
             save_checkpoint(path, {"key": key, "epoch": epoch + 1, "model": model.state_dict(),
                                    "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
     # Evaluate what was saved, not the object that trained: the checkpoint is the result.
     model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
     return model
+
+
+def train_outputs(ctx: RunContext, stage: str, net: nn.Module, outputs: Sequence[Output],
+                  tasks: Sequence[int] | None = None, shared: bool = False) -> nn.Module:
+    """Train ``outputs`` of ``net`` jointly with the sum of their cross-entropies (eq. 4 restricted
+    to those outputs; eq. 1 for a single task). Net task i reads the data of scenario task
+    ``tasks[i-1]`` (default: the same index)."""
+    tasks = list(range(1, len(ctx.train_data) + 1) if tasks is None else tasks)
+    to_net = {t: i for i, t in enumerate(tasks, 1)}
+
+    def step(batches: Batches) -> torch.Tensor:
+        return total(output_losses(net, {to_net[t]: b for t, b in batches.items()}, outputs))
+
+    return fit(ctx, stage, net, step, tasks, shared=shared)

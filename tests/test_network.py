@@ -63,24 +63,19 @@ def test_shared_bn_updates_only_the_slice():
     assert not torch.equal(bn.running_mean[half:], before[half:])
 
 
-def test_joint_step_runs_16_losses_for_J2():
+def test_joint_step_runs_16_losses_for_J2(monkeypatch):
+    # 16 (task, level) passes after the input layers, and each task's input layer once (4).
     net = dvnlib.build("J2", "smoke")
-    calls = []
-    orig = DVNNet.forward
-
-    def counting(self, x, task, level):
-        calls.append((task, level))
-        return orig(self, x, task, level)
-
-    DVNNet.forward = counting
-    try:
-        opt = train.sgd(net.parameters(), dvnlib.scenario("J2").profile("smoke"))
-        batches = [(_x(net, t, 2), torch.zeros(2, dtype=torch.long)) for t in range(1, 5)]
-        losses = train.joint_step(net, opt, batches)
-    finally:
-        DVNNet.forward = orig
+    calls, stems = [], []
+    trunk, stem = DVNNet.trunk, DVNNet.stem
+    monkeypatch.setattr(DVNNet, "trunk", lambda self, h, t, l: calls.append((t, l)) or trunk(self, h, t, l))
+    monkeypatch.setattr(DVNNet, "stem", lambda self, x, t: stems.append(t) or stem(self, x, t))
+    opt = train.sgd(net.parameters(), dvnlib.scenario("J2").profile("smoke"))
+    batches = [(_x(net, t, 2), torch.zeros(2, dtype=torch.long)) for t in range(1, 5)]
+    losses = train.joint_step(net, opt, batches)
     assert len(losses) == 16 and len(calls) == 16
     assert sorted(calls) == sorted(U.outputs(U.dvn_configuration(4)))
+    assert stems == [1, 2, 3, 4]
 
 
 def test_one_graph_alive_at_a_time():

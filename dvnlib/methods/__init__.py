@@ -24,10 +24,14 @@ METHODS: dict[str, Callable] = {
     # and the full-width baselines alone (a subset of ``baseline``'s networks).
     "nestednet-me": nestednet.nestednet_me,
     "baseline-full": baseline.baseline_full,
-    # Ablations of DVN (the book's): one full-width BN per convolution shared by all outputs, and
-    # the plain nested order 1..k for every task instead of the configuration rule.
+    # Ablations of DVN (the book's): BN three ways (default per output; scale and shift shared
+    # with statistics per output; one full-width BN shared by all outputs), the plain nested
+    # order 1..k for every task instead of the configuration rule, and sequential DVN's level 2
+    # left as initialised instead of grown function-preservingly from level 1.
+    "dvn-shared-affine": dvn.dvn_shared_affine,
     "dvn-shared-bn": dvn.dvn_shared_bn,
     "dvn-prefix": dvn.dvn_prefix,
+    "dvn-random-expansion": dvn.dvn_random_expansion,
 }
 
 # What each family compares by default: every method of the paper's tables for that family.

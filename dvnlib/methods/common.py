@@ -23,16 +23,15 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import accounting
 from .. import units as U
 from ..backbones import BackboneSpec, BlockDef, ConvDef
 from ..layout import Layout
-from ..network import DVNNet, key
+from ..network import DVNNet, io_slices, key
 from ..results import Row
-from ..train import RunContext, evaluate, fit, joint_step, schedule, sgd
+from ..train import RunContext, evaluate, train_outputs
 
 Output = tuple[int, int]
 
@@ -55,9 +54,7 @@ def independent_layout(lay: Layout, task: int, level: int) -> Layout:
     """A single-task, single-output layout whose one network is output (task, level) of ``lay``
     as a standalone network: its input layer, the widths of that level's units in every layer and
     its head. ``accounting.output_cost`` of the two is the same (a test checks it)."""
-    spec = lay.spec
-    first, last = U.unit_range(lay.config, task, level)
-    width = {c: (lambda a, b: b - a)(*U.channel_slice(c, lay.unit_sizes, first, last)) for c in spec.split_channels}
+    spec, width = lay.spec, lay.widths(task, level)
 
     def conv(d: ConvDef | None) -> ConvDef | None:
         if d is None:
@@ -72,7 +69,7 @@ def independent_layout(lay: Layout, task: int, level: int) -> Layout:
     return Layout(lay.scenario, sliced, (lay.tasks[task - 1],), ((1,),), (1,), lay.bn)
 
 
-def _init_seed(seed: int, *parts: int) -> int:
+def init_seed(seed: int, *parts: int) -> int:
     """A distinct, reproducible initialisation seed for each network a method builds."""
     s = seed
     for p in parts:
@@ -86,41 +83,29 @@ def independent_network(ctx: RunContext, lay: Layout, task: int, level: int) -> 
     (``fit(shared=True)``) and named by its task and widths, so the baseline, and the sequential
     methods that start from an old network of the same architecture, train it once per seed."""
     ind = independent_layout(lay, task, level)
-    torch.manual_seed(_init_seed(ctx.seed, task, *ind.spec.widths))
+    torch.manual_seed(init_seed(ctx.seed, task, *ind.spec.widths))
     net = DVNNet.from_layout(ind).to(ctx.device)
-    stage = f"independent-t{task}-w{'-'.join(map(str, ind.spec.widths))}" + ("" if lay.bn == "per_output" else "-sharedbn")
-    return train_ce(ctx, stage, net, [(1, 1)], tasks=[task], shared=True), ind
+    stage = f"independent-t{task}-w{'-'.join(map(str, ind.spec.widths))}" + ("" if lay.bn == "per_output" else f"-{lay.bn}")
+    return train_outputs(ctx, stage, net, [(1, 1)], tasks=[task], shared=True), ind
 
 
 # ---------------------------------------------------------------------------------------------
-# Training and evaluation of a fixed set of outputs.
+# Evaluation of a fixed set of outputs.
 
-def train_ce(ctx: RunContext, stage: str, net: nn.Module, outputs: Sequence[Output],
-             tasks: Sequence[int] | None = None, shared: bool = False) -> nn.Module:
-    """Train ``outputs`` of ``net`` jointly with the sum of their cross-entropies (eq. 4 restricted
-    to those outputs; eq. 1 for a single task), one optimiser step per step. Net task i reads the
-    data of scenario task ``tasks[i-1]`` (default: the same index). An epoch is one pass over the
-    largest task."""
-    streams = ctx.streams(tasks)
-    steps = max(s.steps_per_pass for s in streams)
-    opt = sgd(net.parameters(), ctx.profile)
-    sched = schedule(opt, ctx.profile, steps)
-    used = sorted({t for t, _ in outputs})
-
-    def step(i: int) -> int:
-        batches = [s.batch(i) for s in streams]
-        joint_step(net, opt, batches, outputs)
-        return sum(len(batches[t - 1][1]) for t in used)
-
-    return fit(ctx, stage, net, opt, sched, step, steps, shared=shared)
+Accuracy = tuple[tuple[int, int], tuple[int, int]]  # ((correct, total) on test, the same on train)
 
 
 def accuracy(ctx: RunContext, net: nn.Module, outputs: Sequence[Output],
-             tasks: Sequence[int] | None = None) -> dict[Output, tuple[int, int]]:
-    """(correct, total) of each output of ``net``, net task i on scenario task ``tasks[i-1]``."""
+             tasks: Sequence[int] | None = None) -> dict[Output, Accuracy]:
+    """Test and training accuracy counts of each output of ``net`` (net task i on scenario task
+    ``tasks[i-1]``): the whole test split, and the fixed training subset of
+    ``RunContext.train_eval_batches``, both in eval mode and unaugmented."""
     tasks = list(range(1, len(ctx.test_data) + 1) if tasks is None else tasks)
-    test = ctx.test_batches(tasks)
-    return evaluate(net, {i: test[t] for i, t in enumerate(tasks, 1) if any(o[0] == i for o in outputs)}, outputs)
+    used = [(i, t) for i, t in enumerate(tasks, 1) if any(o[0] == i for o in outputs)]
+    test, train = ctx.test_batches([t for _, t in used]), ctx.train_eval_batches([t for _, t in used])
+    on_test = evaluate(net, {i: test[t] for i, t in used}, outputs)
+    on_train = evaluate(net, {i: train[t] for i, t in used}, outputs)
+    return {o: (on_test[o], on_train[o]) for o in outputs}
 
 
 def full_params(ctx: RunContext) -> dict[int, int]:
@@ -130,10 +115,10 @@ def full_params(ctx: RunContext) -> dict[int, int]:
 
 
 def make_row(ctx: RunContext, method: str, task: int, level: int, units: str, params: int, total: int,
-             acc: tuple[int, int], full: dict[int, int]) -> Row:
-    correct, n = acc
+             acc: Accuracy, full: dict[int, int]) -> Row:
+    (correct, n), (train_correct, train_n) = acc
     return Row(method, ctx.seed, task, ctx.scenario.tasks[task - 1].name, level, units, int(params), int(total),
-               params / full[task], 100.0 * correct / n, n)
+               params / full[task], 100.0 * correct / n, 100.0 * train_correct / train_n, n)
 
 
 def units_str(units: Iterable[int]) -> str:
@@ -143,16 +128,10 @@ def units_str(units: Iterable[int]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Which parameters an output uses.
 
-def _conv_slices(sl: dict[int, tuple[int, int]], d: ConvDef) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(output channels, input channels) a convolution uses for an output with channel slices
-    ``sl``; a convolution reading the unsplit input layer reads all of its channels."""
-    return sl[d.out_ch], (sl[d.in_ch] if d.in_split else (0, d.in_ch))
-
-
 def usage_masks(net: DVNNet, outputs: Iterable[Output]) -> dict[str, torch.Tensor]:
     """For every parameter of ``net``, a boolean mask of the elements that any of ``outputs``
     uses in its forward pass: its input layer, the weight slice from its input to its output
-    channels in every split convolution, its BN's (or the shared BN's slice), its head."""
+    channels in every split convolution, the BN scale and shift it applies, its head."""
     params = dict(net.named_parameters())
     masks = {n: torch.zeros(p.shape, dtype=torch.bool) for n, p in params.items()}
     for t, l in outputs:
@@ -162,17 +141,14 @@ def usage_masks(net: DVNNet, outputs: Iterable[Output]) -> dict[str, torch.Tenso
             if n.startswith(f"stems.{t - 1}.") or n.startswith(f"heads.{k}."):
                 masks[n][...] = True
         for i, blk in enumerate(net.blocks):
-            for name in ("conv1", "conv2", "shortcut"):
-                conv = getattr(blk, name)
-                if conv is None:
-                    continue
-                d, prefix = conv.d, f"blocks.{i}.{name}"
-                (o0, o1), (i0, i1) = _conv_slices(sl, d)
+            for name, conv in blk.convs():
+                prefix = f"blocks.{i}.{name}"
+                (o0, o1), (i0, i1) = io_slices(sl, conv.d)
                 masks[f"{prefix}.weight"][o0:o1, i0:i1] = True
-                if hasattr(conv, "bns"):
+                if conv.bn_mode == "per_output":
                     masks[f"{prefix}.bns.{k}.weight"][...] = True
                     masks[f"{prefix}.bns.{k}.bias"][...] = True
-                else:
+                else:  # one scale and shift per channel, shared by every output
                     masks[f"{prefix}.bn.weight"][o0:o1] = True
                     masks[f"{prefix}.bn.bias"][o0:o1] = True
     return masks
@@ -185,14 +161,19 @@ def used_params(net: DVNNet, outputs: Iterable[Output]) -> int:
 
 
 class Freezer:
-    """Keeps the parameter elements that ``outputs`` use bit-identical while ``net`` trains:
-    ``zero_grads`` after backward removes their gradient, and ``restore`` after the optimiser
-    step writes back their saved values, undoing what SGD's weight decay and momentum would
-    otherwise move (a zero gradient does not stop either)."""
+    """Keeps parameter elements bit-identical while ``net`` trains: those that ``outputs`` use
+    and, with ``keep_unused_by``, those that none of those outputs uses (weights reserved for
+    later tasks). ``zero_grads`` after backward removes their gradient, and ``restore`` after the
+    optimiser step writes back their saved values, undoing what SGD's weight decay and momentum
+    would otherwise move (a zero gradient does not stop either)."""
 
-    def __init__(self, net: DVNNet, outputs: Iterable[Output]):
+    def __init__(self, net: DVNNet, outputs: Iterable[Output], keep_unused_by: Iterable[Output] | None = None):
         self.params = dict(net.named_parameters())
-        self.masks = {n: m.to(self.params[n].device) for n, m in usage_masks(net, outputs).items() if m.any()}
+        masks = usage_masks(net, outputs)
+        if keep_unused_by is not None:
+            used = usage_masks(net, keep_unused_by)
+            masks = {n: m | ~used[n] for n, m in masks.items()}
+        self.masks = {n: m.to(self.params[n].device) for n, m in masks.items() if m.any()}
         self.saved = {n: self.params[n].detach().clone() for n in self.masks}
 
     def zero_grads(self) -> None:
@@ -218,31 +199,45 @@ def copy_output(src: DVNNet, src_output: Output, dst: DVNNet, dst_output: Output
     dst.stems[dt - 1].load_state_dict(src.stems[st - 1].state_dict())
     dst.heads[dk].load_state_dict(src.heads[sk].state_dict())
     for sb, db in zip(src.blocks, dst.blocks, strict=True):
-        for name in ("conv1", "conv2", "shortcut"):
-            sc, dc = getattr(sb, name), getattr(db, name)
-            if sc is None and dc is None:
-                continue
-            if sc is None or dc is None:
-                raise ValueError("the two networks' blocks differ in their shortcuts")
-            (so, si), (do, di) = _conv_slices(ssl, sc.d), _conv_slices(dsl, dc.d)
+        if [n for n, _ in sb.convs()] != [n for n, _ in db.convs()]:
+            raise ValueError("the two networks' blocks differ in their shortcuts")
+        for (_, sc), (_, dc) in zip(sb.convs(), db.convs()):
+            (so, si), (do, di) = io_slices(ssl, sc.d), io_slices(dsl, dc.d)
             dc.weight[do[0]:do[1], di[0]:di[1]] = sc.weight[so[0]:so[1], si[0]:si[1]]
-            bn = sc.bn_for(sk, so)
-            if hasattr(dc, "bns"):
-                dc.bns[dk].load_state_dict(bn.state_dict())
-            else:
-                a, b = do
-                for attr in ("weight", "bias", "running_mean", "running_var"):
-                    getattr(dc.bn, attr)[a:b] = getattr(bn, attr)
+            dc.load_bn(dk, do, sc.bn_for(sk, so))
 
 
-def features(net: DVNNet, x: torch.Tensor, task: int, level: int) -> torch.Tensor:
-    """The pooled features that (task, level)'s head reads: ``net(x, task, level)`` without the
-    head."""
-    k, sl = key(task, level), net.slices[(task, level)]
-    h = net.stems[task - 1](x)
-    for block in net.blocks:
-        h = block(h, k, sl)
-    return h.mean((2, 3))
+@torch.no_grad()
+def grow(net: DVNNet, old: Output, new: Output) -> None:
+    """Function-preserving expansion (sequential learning, LwF's principle at n_h > 1): make
+    output ``new`` compute exactly what ``old`` computes, ``old`` being a lower level of the same
+    task (its channels a subset of ``new``'s in every layer). In every split convolution the
+    weights from the channels ``new`` adds into ``old``'s channels are set to zero, ``new``'s BN
+    takes ``old``'s values (running statistics included) on ``old``'s channels, and ``new``'s head
+    is ``old``'s padded with zeros for the added channels. The added channels' own weights stay as
+    initialised: they learn, while ``old``'s channels, and so the output, start unchanged."""
+    if old[0] != new[0]:
+        raise ValueError(f"grow needs two levels of one task: got outputs {old} and {new}")
+    so, sn = net.slices[old], net.slices[new]
+    ko, kn = key(*old), key(*new)
+    for blk in net.blocks:
+        for _, conv in blk.convs():
+            (oo, oi), (no, ni) = io_slices(so, conv.d), io_slices(sn, conv.d)
+            if not (no[0] <= oo[0] <= oo[1] <= no[1] and ni[0] <= oi[0] <= oi[1] <= ni[1]):
+                raise ValueError(f"output {old}'s channels are not inside output {new}'s")
+            rows = conv.weight[oo[0]:oo[1]]
+            rows[:, ni[0]:oi[0]] = 0
+            rows[:, oi[1]:ni[1]] = 0
+            bn_old, bn_new = conv.bn_for(ko, oo), conv.bn_for(kn, no)
+            a, b = oo[0] - no[0], oo[1] - no[0]
+            for attr in ("weight", "bias", "running_mean", "running_var"):
+                getattr(bn_new, attr)[a:b] = getattr(bn_old, attr)
+            conv.load_bn(kn, no, bn_new)
+    (oa, ob), (na, _) = so[net.spec.out_channels], sn[net.spec.out_channels]
+    head_old, head_new = net.heads[ko], net.heads[kn]
+    head_new.weight.zero_()
+    head_new.weight[:, oa - na:ob - na] = head_old.weight
+    head_new.bias.copy_(head_old.bias)
 
 
 def new_head(in_features: int, num_classes: int, hidden: Sequence[int] = ()) -> nn.Module:
@@ -302,7 +297,3 @@ def check_two_task_sequence(ctx: RunContext, method: str) -> None:
     if len(ctx.scenario.tasks) != 2:
         raise ValueError(f"{method} learns one old task and then one new task: scenario {ctx.scenario.id} "
                          f"has {len(ctx.scenario.tasks)} tasks")
-
-
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor, task: int, level: int) -> torch.Tensor:
-    return F.cross_entropy(logits, y)

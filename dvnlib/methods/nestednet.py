@@ -35,20 +35,25 @@ from .. import accounting
 from .. import units as U
 from ..network import DVNNet
 from ..results import Row
-from ..train import RunContext
+from ..train import RunContext, train_outputs
 from . import common as C
 from .sequential import train_distilled
 
 
 def nestednet(ctx: RunContext, method: str = "nestednet") -> list[Row]:
+    """Multi-task mode for joint and hierarchical scenarios, the sequential variant otherwise."""
     if ctx.scenario.family == "sequential":
         return nestednet_sequential(ctx, method)
+    return nestednet_joint(ctx, method)
+
+
+def nestednet_joint(ctx: RunContext, method: str = "nestednet") -> list[Row]:
     C.check_one_unit_per_task(ctx, method)
     lay = C.nested_layout(ctx)
     torch.manual_seed(ctx.seed)
     net = DVNNet.from_layout(lay).to(ctx.device)
     outputs = [(j, j) for j in range(1, len(lay.tasks) + 1)]
-    net = C.train_ce(ctx, method, net, outputs)
+    net = train_outputs(ctx, method, net, outputs)
     return _rows(ctx, method, lay, net, outputs)
 
 
@@ -84,9 +89,9 @@ def nestednet_me(ctx: RunContext, method: str = "nestednet-me") -> list[Row]:
     trained = []
     for t in range(1, len(ctx.scenario.tasks) + 1):
         lay = single_task_nested_layout(ctx, t)
-        torch.manual_seed(C._init_seed(ctx.seed, t))
+        torch.manual_seed(C.init_seed(ctx.seed, t))
         net = DVNNet.from_layout(lay).to(ctx.device)
-        net = C.train_ce(ctx, f"task{t}", net, net.outputs, tasks=[t])
+        net = train_outputs(ctx, f"task{t}", net, net.outputs, tasks=[t])
         trained.append((t, lay, net))
     total = sum(accounting.total_params(lay) for _, lay, _ in trained)
     rows = []

@@ -41,7 +41,7 @@ from torch import nn
 from .. import units as U
 from ..network import DVNNet, key
 from ..results import Row
-from ..train import RunContext, distillation_loss, fit, output_losses, schedule, sgd
+from ..train import RunContext, distillation_loss, fit, output_losses, total
 from . import common as C
 
 TEMPERATURE = 2.0
@@ -79,20 +79,16 @@ def sequential_losses(net: DVNNet, teacher: nn.Module, x: torch.Tensor, y: torch
 def train_distilled(ctx: RunContext, stage: str, net: DVNNet, old: nn.Module, old_outputs: Sequence[C.Output],
                     new_outputs: Sequence[C.Output]) -> DVNNet:
     """The new stage of sequential DVN and sequential NestedNet: eq. 6 on the new task's data
-    (the last task) for the profile's epochs, ``old`` being the old network (its output (1, 1))."""
+    (the last task) for the profile's epochs, from a trained network (``finetune``), ``old`` being
+    the old network (its output (1, 1))."""
     teacher = frozen_copy(old)
-    (stream,) = ctx.streams([len(ctx.scenario.tasks)])
-    opt = sgd(net.parameters(), ctx.profile)
-    sched = schedule(opt, ctx.profile, stream.steps_per_pass)
+    new_task = len(ctx.scenario.tasks)
 
-    def step(i: int) -> int:
-        x, y = stream.batch(i)
-        opt.zero_grad(set_to_none=True)
-        sequential_losses(net, teacher, x, y, old_outputs, new_outputs)
-        opt.step()
-        return len(y)
+    def step(batches) -> torch.Tensor:
+        x, y = batches[new_task]
+        return total(sequential_losses(net, teacher, x, y, old_outputs, new_outputs))
 
-    return fit(ctx, stage, net, opt, sched, step, stream.steps_per_pass)
+    return fit(ctx, stage, net, step, [new_task], finetune=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +118,11 @@ class OldNetWithNewHead(nn.Module):
             raise ValueError(f"output ({task}, {level}) does not exist: outputs are {self.outputs}")
         if task == 1:
             return self.old(x, 1, 1)
-        return self.new_head(C.features(self.old, x, 1, 1))
+        return self.new_head(self.old_features(x))
+
+    def old_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The old network's pooled features, which both heads read."""
+        return self.old.features(self.old.stem(x, 1), 1, 1)
 
     def old_head(self, f: torch.Tensor) -> torch.Tensor:
         return self.old.heads[key(1, 1)](f)
@@ -141,7 +141,7 @@ def old_full_network(ctx: RunContext, method: str) -> DVNNet:
 
 
 def with_new_head(ctx: RunContext, old: DVNNet, hidden: Sequence[int], freeze_old: bool) -> OldNetWithNewHead:
-    torch.manual_seed(C._init_seed(ctx.seed, 2))
+    torch.manual_seed(C.init_seed(ctx.seed, 2))
     width = old.heads[key(1, 1)].in_features
     head = C.new_head(width, ctx.scenario.tasks[1].num_classes, hidden).to(ctx.device)
     return OldNetWithNewHead(old, head, freeze_old)
@@ -150,18 +150,14 @@ def with_new_head(ctx: RunContext, old: DVNNet, hidden: Sequence[int], freeze_ol
 def train_new_head(ctx: RunContext, stage: str, model: OldNetWithNewHead) -> OldNetWithNewHead:
     """Feature Extraction's and DA-CNN's new stage: cross-entropy on the new task through the
     frozen old network; only the new head is given to the optimiser."""
-    (stream,) = ctx.streams([2])
-    opt = sgd([p for p in model.parameters() if p.requires_grad], ctx.profile)
-    sched = schedule(opt, ctx.profile, stream.steps_per_pass)
+    def step(batches) -> torch.Tensor:
+        x, y = batches[2]
+        loss = F.cross_entropy(model(x, 2, 1), y)
+        loss.backward()
+        return loss.detach()
 
-    def step(i: int) -> int:
-        x, y = stream.batch(i)
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x, 2, 1), y).backward()
-        opt.step()
-        return len(y)
-
-    return fit(ctx, stage, model, opt, sched, step, stream.steps_per_pass)
+    # A new head learns from scratch: the from-scratch learning rate, as for any new network.
+    return fit(ctx, stage, model, step, [2], params=[p for p in model.parameters() if p.requires_grad])
 
 
 def lwf_losses(model: OldNetWithNewHead, teacher: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -170,25 +166,22 @@ def lwf_losses(model: OldNetWithNewHead, teacher: nn.Module, x: torch.Tensor, y:
     the old head against the old network's outputs on the same images). The loss is their sum."""
     with torch.no_grad():
         soft = teacher(x, 1, 1)
-    f = C.features(model.old, x, 1, 1)
+    f = model.old_features(x)
     return F.cross_entropy(model.new_head(f), y), distillation_loss(model.old_head(f), soft, T)
 
 
 def train_lwf(ctx: RunContext, stage: str, model: OldNetWithNewHead) -> OldNetWithNewHead:
     teacher = frozen_copy(model.old)
-    (stream,) = ctx.streams([2])
-    opt = sgd(model.parameters(), ctx.profile)
-    sched = schedule(opt, ctx.profile, stream.steps_per_pass)
 
-    def step(i: int) -> int:
-        x, y = stream.batch(i)
-        opt.zero_grad(set_to_none=True)
+    def step(batches) -> torch.Tensor:
+        x, y = batches[2]
         ce, distill = lwf_losses(model, teacher, x, y)
-        (ce + distill).backward()
-        opt.step()
-        return len(y)
+        loss = ce + distill
+        loss.backward()
+        return loss.detach()
 
-    return fit(ctx, stage, model, opt, sched, step, stream.steps_per_pass)
+    # The whole old network trains on: the same reduced rate and warm-up as sequential DVN.
+    return fit(ctx, stage, model, step, [2], finetune=True)
 
 
 def _rows(ctx: RunContext, method: str, model: OldNetWithNewHead) -> list[Row]:
