@@ -1,0 +1,189 @@
+"""Figures for the notebooks and the book: accuracy against density (the manner of the paper's
+Figures 4-6), the unit orders of eq. 3, the benchmark's speed-ups, and the learning curves.
+matplotlib is imported inside each function, so that reading results never needs it."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .. import units as U
+from .paper import paper_speedups
+from .sources import label, order_methods
+from .stats import aggregate
+from .tables import curve_means
+
+
+def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, subtitle: str | None = None):
+    """Accuracy against parameter density for each task: DVN's levels as a curve, other methods
+    as points, 95% intervals as error bars (the manner of the paper's Figures 4-6)."""
+    import matplotlib.pyplot as plt
+    a = aggregate(df)
+    if methods is not None:
+        a = a[a["method"].isin(methods)]
+    tasks = list(dict.fromkeys(zip(a["task"], a["task_name"])))
+    ncol = min(len(tasks), 2)
+    nrow = math.ceil(len(tasks) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.3 * nrow + 1.0), squeeze=False)
+    order = order_methods(a["method"], methods or ())
+    markers = "osD^vP*X"
+    points = [m for m in order if not m.startswith("dvn")]
+    for ax, (t, name) in zip(axes.flat, tasks):
+        for i, m in enumerate(order):
+            d = a[(a["task"] == t) & (a["method"] == m)].sort_values("density")
+            if d.empty:
+                continue
+            curve = m.startswith("dvn")
+            # methods at one density are drawn side by side (1.2 points apart) so that their
+            # intervals stay readable; DVN's curve sits at its true densities
+            dx = 0 if curve else 1.2 * (points.index(m) - (len(points) - 1) / 2)
+            ci = d["ci95"].fillna(0)  # accuracy is bounded: clip the intervals to [0, 100]
+            yerr = [ci.clip(upper=d["accuracy"]), ci.clip(upper=100 - d["accuracy"])]
+            ax.errorbar(100 * d["density"] + dx, d["accuracy"], yerr=yerr,
+                        marker=markers[i % len(markers)],
+                        linestyle=("--" if m != "dvn" else "-") if curve else "none",
+                        color=f"C{i}", label=label(m) + (" (levels)" if curve else ""),
+                        capsize=3, markersize=5, linewidth=1.6 if m == "dvn" else 1.1)
+        ax.set_title(f"task {t}: {name}", fontsize=10)
+        ax.set_xlabel("parameter density (% of the task's full network)", fontsize=9)
+        ax.set_ylabel("test accuracy (%, task-aware)", fontsize=9)
+        ax.set_xlim(0, max(105, 100 * a["density"].max() + 5))
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0), min(hi, 100.5))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=9, frameon=False)
+    head = title or ""
+    if subtitle:
+        head = f"{head}\n{subtitle}" if head else subtitle
+    if len(points) > 1:
+        head += "; points at one density are drawn slightly apart"
+    if head:
+        fig.suptitle(head, fontsize=10)
+    legend_rows = math.ceil(len(labels) / 3)
+    fig.tight_layout(rect=(0, (0.35 + 0.25 * legend_rows) / fig.get_figheight(), 1, 1))
+    return fig
+
+
+def unit_orders_figure(k: int = 4, unit_sizes=None, title: str | None = None):
+    """Each task's levels as bars of units, from ``units.dvn_configuration(k)``: the units a
+    (task, level) uses are filled and numbered in the order the level adds them; unit widths are
+    proportional to ``unit_sizes``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    config = U.dvn_configuration(k)
+    sizes = tuple(unit_sizes or (1,) * k)
+    b = [sum(sizes[:i]) / sum(sizes) for i in range(k + 1)]
+    fig, axes = plt.subplots(k, k, figsize=(1.9 * k + 0.6, 0.75 * k + 0.9), squeeze=False)
+    for j in range(1, k + 1):
+        for lvl in range(1, k + 1):
+            ax = axes[j - 1][lvl - 1]
+            used = U.level_units(config, j, lvl)
+            for u in range(1, k + 1):
+                on = u in used
+                ax.add_patch(Rectangle((b[u - 1], 0), b[u] - b[u - 1], 1, facecolor=f"C{u - 1}" if on else "white",
+                                       edgecolor="0.3", alpha=0.85 if on else 1))
+                ax.text((b[u - 1] + b[u]) / 2, 0.5, str(u), ha="center", va="center", fontsize=9,
+                        color="white" if on else "0.6", fontweight="bold" if on else "normal")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 1:
+                ax.set_title(f"level {lvl}", fontsize=9)
+            if lvl == 1:
+                ax.set_ylabel(f"task {j}", rotation=0, ha="right", va="center", fontsize=9)
+    default = f"Unit orders by the configuration rule (eq. 3), k = {k}" + (
+        f", unit sizes {':'.join(map(str, sizes))}" if len(set(sizes)) > 1 else "")
+    fig.suptitle(title or default, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def speedup_figure(lv: pd.DataFrame, scenario: str = "J2", subtitle: str = ""):
+    """Speed-up over the full network against the level: ours at every batch size (95% interval),
+    the paper's (Table 2) and the MAC ratio, the speed-up the arithmetic alone would give."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
+    d = lv[lv["scenario"] == scenario].sort_values("level")
+    levels = sorted(set(d["level"]))
+    fig, ax = plt.subplots(figsize=(6.6, 4.4))
+    mac = d.drop_duplicates("level")
+    ax.plot(mac["level"], mac["mac_ratio"], ":", marker="^", color="0.45", label="MAC ratio (full / level)")
+    paper = paper_speedups()
+    pl = [l for l in levels if (scenario, l) in paper]
+    if pl:
+        ax.plot(pl, [paper[(scenario, l)] for l in pl], "--", marker="s", color="k",
+                label="reported (paper), TITAN Xp GPU")
+    for i, (b, g) in enumerate(d.groupby("batch_size")):
+        err = [(g["speedup"] - g["low"]).clip(lower=0).fillna(0), (g["high"] - g["speedup"]).clip(lower=0).fillna(0)]
+        ax.errorbar(g["level"] + 0.04 * (i - 0.5), g["speedup"], yerr=err, marker="o", capsize=3, color=f"C{i}",
+                    label=f"ours, batch {b} (95% interval)")
+    ax.set_yscale("log", base=2)
+    top = max(mac["mac_ratio"].max(), d["high"].max() if d["high"].notna().any() else 1, d["speedup"].max())
+    ticks = [2 ** k for k in range(0, math.ceil(math.log2(top)) + 1)]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_yticklabels([f"{t:g}x" for t in ticks])
+    ax.set_xticks(levels, [f"l({l})" for l in levels])
+    ax.set_xlabel("level (units used)", fontsize=9)
+    ax.set_ylabel("speed-up over the full network", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{scenario}: speed-up of each extracted level" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame, scenario: str, subtitle: str = ""):
+    """One twin's learning curves: per task, test accuracy (solid, 95% band over seeds) and train
+    accuracy (dashed) of each method's lowest and highest level, against SGD steps (log scale).
+    Where the dashed line stays far above the solid one the network over-fits; where both are low
+    and close it is under-trained."""
+    import matplotlib.pyplot as plt
+    m = curve_means(curves[curves["scenario"] == scenario])
+    tasks = sorted(m["task"].unique())
+    ncol = min(len(tasks), 2)
+    nrow = math.ceil(len(tasks) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.3 * nrow + 0.9), squeeze=False)
+    methods = order_methods(m["method"], ("dvn", "baseline"))
+    for ax, t in zip(axes.flat, tasks):
+        for i, meth in enumerate(methods):
+            d = m[(m["task"] == t) & (m["method"] == meth)]
+            levels = sorted(d["level"].unique())
+            for j, lvl in enumerate(dict.fromkeys((levels[0], levels[-1])) if levels else ()):
+                g = d[d["level"] == lvl].sort_values("steps")
+                style = dict(color=f"C{i}", alpha=1.0 if j else 0.55, marker="o" if j else "s", markersize=3.5)
+                name = f"{label(meth)}, level {int(lvl)}"
+                ax.plot(g["steps"], g["accuracy"], "-", label=f"{name}: test", **style)
+                ax.fill_between(g["steps"], g["accuracy"] - g["ci95"].fillna(0), g["accuracy"] + g["ci95"].fillna(0),
+                                color=f"C{i}", alpha=0.12, linewidth=0)
+                ax.plot(g["steps"], g["train_accuracy"], "--", label=f"{name}: train", **style)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"task {int(t)}", fontsize=10)
+        ax.set_xlabel("SGD steps (log scale)", fontsize=9)
+        ax.set_ylabel("accuracy (%)", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"{scenario}: learning curves, test (solid) and train (dashed)" + (f"\n{subtitle}" if subtitle else ""),
+                 fontsize=10)
+    fig.tight_layout(rect=(0, (0.3 + 0.2 * math.ceil(len(labels) / 2)) / fig.get_figheight(), 1, 1))
+    return fig

@@ -1,0 +1,391 @@
+"""Display in a notebook or a book page: the ``show_*`` functions the book's pages call. Each one
+reads the files (``sources``), computes (``stats``, ``claims``, ``tables``, ``figures``, ``cost``)
+and displays; a result that is missing is said to be missing, with the command that produces it.
+
+The book renders ``sources.book_profile()``; when that is not the ``study`` profile, the first
+result shown on a page is preceded by a note that it is not evidence."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import scenarios as S
+from .claims import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
+                     claims_summary, combine, counts, median_half_width, precision)
+from .cost import bench_levels, bench_run_text, engines_table, fmt_target, targets_table, table2, timed, training_table
+from .figures import curves_figure, density_figure, speedup_figure
+from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
+from .records import bench_record, run_records, status, study_record
+from .sources import (ABLATIONS, BENCH_COMMAND, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
+                      curves_path, is_ablation, is_evidence, load_bench, load_bench_meta, load_bench_table,
+                      load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
+from .tables import ablation_table, budget_table, ours_table, twins_table
+
+
+def _display(obj):
+    from IPython.display import display
+    display(obj)
+
+
+def _md(text: str):
+    from IPython.display import Markdown
+    _display(Markdown(text))
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as a reader writes them: no trailing zeros, a dash for nothing."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [("—" if v != v else f"{v:g}") for v in out[c]]
+        else:
+            out[c] = out[c].map(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else v)
+    return out
+
+
+def show_table(df: pd.DataFrame, caption: str, kind: str = "result"):
+    """An HTML table with a caption (class ``dvn-table dvn-<kind>`` for the book's test)."""
+    sty = (_plain(df).style.hide(axis="index").set_caption(caption)
+           .set_table_attributes(f'class="dvn-table dvn-{kind}"'))
+    _display(sty)
+
+
+def show_figure(fig):
+    import matplotlib.pyplot as plt
+    _display(fig)
+    plt.close(fig)
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' * (n != 1)}"
+
+
+_NOTED: set = set()  # a page is one kernel: the not-evidence note is shown once per page
+
+
+def not_evidence_text(profile: str) -> str:
+    return (f"**Not evidence: {profile} profile.** The results on this page come from the `{profile}` "
+            f"profile, which is not the `{EVIDENCE_PROFILE}` profile the book's verdicts rest on"
+            + (" (no `study` results are committed yet)" if not any(results_dir().glob(f"*/{EVIDENCE_PROFILE}/metrics.csv"))
+               else "") + ". Read them as a tour of what the study computes, not as its findings.")
+
+
+def show_profile_note(profile: str | None = None):
+    """Say once per page that the results shown are not evidence, unless they are the study's."""
+    profile = profile or book_profile()
+    if not is_evidence(profile) and profile not in _NOTED:
+        _NOTED.add(profile)
+        _md(not_evidence_text(profile))
+
+
+def _profile_words(profile: str) -> str:
+    return f"{profile} profile" + ("" if is_evidence(profile) else ": not evidence")
+
+
+def _missing_note(scenario: str, profile: str, methods=()) -> str:
+    abl = bool(methods) and all(is_ablation(m) for m in methods)
+    return (f"**Not yet available:** `results/{scenario}/{profile}/metrics.csv` "
+            + ("is missing" if not methods else f"has no rows for {', '.join(methods)}")
+            + f". It is produced by `{rerun_command(scenario, profile, ablations=abl)}` (from the repository root;"
+              " finished runs are read back, not retrained).")
+
+
+# --------------------------------------------------------------------------------------------
+# Results pages
+
+def show_reported(paper_scenario: str):
+    t = reported_table(paper_scenario)
+    n = PAPER_TABLES.get(paper_scenario)
+    tasks = ", ".join(dict.fromkeys(load_reported().query("scenario == @paper_scenario")["task_name"]))
+    show_table(t, f"Reported (paper), Table {n}: {paper_scenario} ({tasks}); accuracy %, single runs, "
+                  "backbone as in the paper", "reported")
+
+
+def _backbone(s: S.Scenario, profile: str) -> str:
+    try:
+        return s.backbone(profile).name
+    except ValueError:
+        return f"the {profile} profile's backbone"
+
+
+def show_scenario(scenario: str, profile: str | None = None, methods=None, figure: bool = True):
+    """A scenario's section: the paper's table (reported) beside ours, then the density figure."""
+    profile = profile or book_profile()
+    s = S.get(scenario)
+    wanted = tuple(methods or FAMILY_METHODS[s.family])
+    twin = s.twin_of
+    if twin in PAPER_TABLES:
+        show_reported(twin)
+    elif twin:
+        _md(f"The paper reports {twin} only as a plot ({PAPER_FIGURES.get(twin, 'a figure')}); its numbers were "
+            "not transcribed, so only ours are tabulated here.")
+    df = load_metrics(scenario, profile)
+    if df is None:
+        _md(_missing_note(scenario, profile))
+        return
+    show_profile_note(profile)
+    shown = [m for m in order_methods(df["method"], wanted) if not is_ablation(m)]
+    absent = [m for m in wanted if m not in set(df["method"])]
+    if absent:
+        _md(_missing_note(scenario, profile, absent))
+    d = df[df["method"].isin(shown)]
+    n = d["seed"].nunique()
+    train = "train_accuracy" in d.columns and d["train_accuracy"].notna().any()
+    show_table(ours_table(d, wanted),
+               f"Ours: {scenario}, the Fashion-MNIST twin of {twin} ({_backbone(s, profile)}, {_profile_words(profile)}); "
+               f"test accuracy % as mean ± 95% interval over {_seeds(n)}, task-aware"
+               + ("; in brackets the mean train accuracy %" if train else ""))
+    if figure:
+        show_figure(density_figure(
+            d, f"{scenario} (Fashion-MNIST twin of {twin}): test accuracy against parameter density",
+            methods=shown, subtitle=f"ours, {_backbone(s, profile)}, {_profile_words(profile)}; "
+                                    f"mean and 95% interval over {_seeds(n)}"))
+
+
+def show_ablation(scenario: str, profile: str | None = None, only_if_present: bool = False):
+    """DVN against its ablations on one scenario (``only_if_present``: say nothing when absent)."""
+    profile = profile or book_profile()
+    df = load_metrics(scenario, profile)
+    have = set(df["method"]) if df is not None else set()
+    abl = [m for m in order_methods(have, ABLATIONS) if is_ablation(m)]
+    if not ("dvn" in have and abl):
+        if not only_if_present:
+            _md(_missing_note(scenario, profile) if df is None else
+                _missing_note(scenario, profile, [m for m in ABLATIONS if m not in have]) if "dvn" in have else
+                _missing_note(scenario, profile, ["dvn"]))
+        return
+    show_profile_note(profile)
+    if only_if_present:
+        _md(f"**{scenario}**")
+    absent = [m for m in ABLATIONS if m not in have]
+    if absent:
+        _md(_missing_note(scenario, profile, absent))
+    d = df[df["method"].isin(("dvn", *abl))]
+    n = d["seed"].nunique()
+    show_table(ablation_table(d), f"Ablations on {scenario} ({_profile_words(profile)}, {_seeds(n)}): "
+                                  f"DVN minus ablation, 95% interval of the paired difference; {DETECTABLE}: "
+                                  "the smallest true difference the comparison would find (see the claims page)")
+    show_figure(density_figure(d, f"{scenario}: DVN and its ablations, test accuracy against parameter density",
+                               methods=["dvn", *abl],
+                               subtitle=f"ours, {_profile_words(profile)}; mean and 95% interval over {_seeds(n)}"))
+
+
+# --------------------------------------------------------------------------------------------
+# Claims page
+
+_CLAIMS_CACHE: dict = {}
+
+
+def _cached_claims() -> list[Claim]:
+    """``claims()`` once per page (the claims page shows the summary and then each claim)."""
+    key = (book_profile(), str(results_dir()))
+    if key not in _CLAIMS_CACHE:
+        _CLAIMS_CACHE[key] = claims()
+    return _CLAIMS_CACHE[key]
+
+
+def show_claims_summary():
+    show_profile_note()
+    prof = book_profile()
+    show_table(claims_summary(_cached_claims()), "Claims and the verdicts our results support (computed, not typed; "
+               f"{_profile_words(prof)})", "claims")
+
+
+DETECTABLE_TEXT = (f"**{DETECTABLE}** (each row): the smallest true difference that this comparison (a two-sided "
+                   "t test at 5%, paired by seed) would have found with 80% power, given the spread it observed "
+                   "over seeds (noncentral t). A true gap smaller than that could have been missed.")
+
+
+def show_claim(n: int):
+    c = _cached_claims()[n - 1]
+    cnt = counts(c.evidence["verdict"]) if len(c.evidence) else ""
+    margin = {
+        1: f"DVN at most {claim1_margin():.1f} points below the independent baseline of the same architecture and "
+           "density, and above chance. That is the largest loss the paper itself reports from all units to a "
+           "stand-alone unit (Table 1), the loss it calls little: a classifier that gives up no more than that "
+           "against the network one would otherwise train for its task, at its size, works",
+        2: f"{claim2_margin():.1f} points, the largest loss Table 1 reports. A level inversion (all units worse "
+           "than one unit beyond the interval) is an anomaly, not a pass",
+        3: f"beats: DVN − other above 0; matches: DVN − baseline above −{MATCH_MARGIN:.1f} point",
+    }.get(n)
+    _md(f"**Verdict: {c.verdict}**" + (f" ({cnt})" if cnt else "") + f"  \n**Tested at:** {c.scale}"
+        + (f"  \n**Margin:** {margin}" if margin else "")
+        + (f"  \n**By batch:** " + "; ".join(
+            f"batch {b}: {combine(g['verdict'])} ({counts(g['verdict'])})" for b, g in c.evidence.groupby("batch"))
+           if n == 4 and len(c.evidence) else ""))
+    if c.missing:
+        _md("Missing results (not counted): " + "; ".join(f"{sc}: `{rerun_command(sc, c.profile)}`" for sc in c.missing))
+    if len(c.evidence):
+        show_table(c.evidence, f"Claim {c.number}: the comparisons behind the verdict " + (
+            "(ours: the full network's median time over the level's, in brackets the 95% interval of the ratio "
+            "within a round, from results/bench/inference.csv; paper: Table 2, a TITAN Xp GPU)" if n == 4 else
+            f"(ours, {_profile_words(c.profile)}: mean ± 95% interval over seeds, differences paired by seed; "
+            "reported (paper): single runs on the original datasets)"), "claim")
+        if n != 4:
+            _md(DETECTABLE_TEXT)
+    elif n == 4:
+        _md(f"**Not yet measured:** no J2 timings in `results/bench/inference.csv` (`{BENCH_COMMAND}`).")
+
+
+def show_precision(profile: str | None = None):
+    """How finely the study resolves DVN's outputs: the 95% half-widths, against the target."""
+    profile = profile or book_profile()
+    data = book_data(profile)
+    p = precision(data)
+    if p.empty:
+        _md(f"**No DVN results yet** for the {profile} profile.")
+        return
+    med = median_half_width(data)
+    show_table(p.drop(columns=["values"]), f"Precision of DVN's outputs ({_profile_words(profile)}): 95% half-width "
+               "of the test accuracy over seeds, per scenario", "precision")
+    _md(f"**Median 95% half-width of DVN's outputs: {med:.2f} points** over {sum(p['DVN outputs'])} outputs "
+        f"(target: at most {PRECISION_TARGET:.1f}; {'met' if med <= PRECISION_TARGET else 'missed'}).")
+
+
+# --------------------------------------------------------------------------------------------
+# Study page
+
+def show_twins(profile: str | None = None):
+    profile = profile or book_profile()
+    show_table(twins_table(profile=profile), "The Fashion-MNIST twins as dvnlib.scenarios defines them (a row per "
+               "task; stride: the task's input layer's, which brings every task to one feature size)", "study")
+    for sc, s in S.SCENARIOS.items():
+        if s.twin_of and s.notes:
+            _md(f"**{sc}:** {s.notes}")
+
+
+def show_curves():
+    """The learning curves (``results/<twin>/curves/curve.csv``) and the budgets they give."""
+    curves = load_curves()
+    if curves is None:
+        _md("**Not yet computed:** no learning curves under `results/<twin>/curves/curve.csv` "
+            f"(e.g. `{curves_path('FJ1').relative_to(results_dir().parent)}`). The study's budget is chosen from them.")
+        return
+    for sc in dict.fromkeys(curves["scenario"]):
+        c = curves[curves["scenario"] == sc]
+        show_figure(curves_figure(c, sc, f"mean over {_seeds(c['seed'].nunique())}; band: 95% interval of test accuracy"))
+    show_table(budget_table(curves), "Budget from the curves: the smallest number of SGD steps whose doubling adds "
+               "less than 1 point of mean test accuracy, and train against test at the largest budget", "curves")
+
+
+# --------------------------------------------------------------------------------------------
+# Cost page
+
+def _not_measured(what: str) -> str:
+    return (f"**Not measured:** `results/bench/{what}` is missing. The benchmark writes it: "
+            f"`{BENCH_COMMAND}` (from the repository root).")
+
+
+def show_bench_run():
+    meta = load_bench_meta()
+    _md(bench_run_text(meta) if meta else _not_measured("bench.json") + " The times on this page are then "
+        "the paper's GPU timings only.")
+
+
+def show_cost():
+    """Table 2 for J2 and the Section 4.3 times for J1, reported beside ours, and the figure."""
+    bench, meta = load_bench(), load_bench_meta()
+    lv = bench_levels(bench) if bench is not None else None
+    if lv is None:
+        _md(_not_measured("inference.csv"))
+    for sc, source in (("J2", "Table 2"), ("J1", "Section 4.3")):
+        ours = lv[lv["scenario"] == sc] if lv is not None else None
+        measured = ours is not None and len(ours)
+        engine = f", engine {ours['engine'].iloc[0]}" if measured else ""
+        show_table(table2(lv, sc),
+                   f"{source}, {sc}: reported (paper) beside ours ({timed(meta, sc)}{engine}); level l(i) uses "
+                   "i units. Ours: median ms per image; speed-up = the full network's median time over the level's, "
+                   "in brackets the 95% interval of the ratio within a round", "cost")
+        if lv is not None and not measured:
+            _md(f"The benchmark in `results/bench/` timed no level of {sc}.")
+        if sc == "J2" and measured:
+            show_figure(speedup_figure(lv, sc, f"ours: {timed(meta, sc)}{engine}, {(meta or {}).get('device', '')}"))
+
+
+def show_bench_targets():
+    t = load_bench_table("targets")
+    if t is None:
+        _md(_not_measured("tables/targets.csv"))
+        return
+    show_table(targets_table(t), "The benchmark issue's targets with our figures (results/bench/tables/targets.csv)",
+               "targets")
+    missed = t[~t["met"].astype(bool)]
+    _md(f"**{len(missed)} of {len(t)} targets missed:** " + "; ".join(
+        f"{r['target']}: ours {fmt_target(r['target'], r['value'])}" for _, r in missed.iterrows()) + "."
+        if len(missed) else f"**All {len(t)} targets met.**")
+    notes = []
+    tr = load_bench_table("training")
+    if tr is not None:
+        r = tr.iloc[0]
+        notes.append(f"Training targets: one joint step of {r['scenario']} ({r['network']}, {r['profile']} profile, "
+                     f"batch {r['batch']}, setting {r['setting']}), the first row under *What each switch bought*.")
+        m = t[t["target"].str.contains("speedup_vs_masked")]
+        if len(m) and r["masked_mac_ratio"] < m["threshold"].iloc[0]:
+            notes.append(f"A masked step does {r['masked_mac_ratio']:.2f}x the joint step's MACs ({r['passes']} "
+                         f"full-width passes against {r['mac_passes']:.2f} full passes' worth), less than the "
+                         f"{m['threshold'].iloc[0]:g}x the target asks.")
+    d = load_bench_table("data")
+    if d is not None:
+        r = d.iloc[0]
+        notes.append(f"Data target: {r['scenario']} ({r['profile']} profile, {r['tasks']} tasks x batch {r['batch']}), "
+                     f"{r['data_ms']:.2f} ms to produce a step's batches against a {r['step_ms']:.0f} ms step.")
+    if notes:
+        _md(" ".join(notes))
+
+
+def show_bench_switches():
+    lev, meta = load_bench_table("levels"), load_bench_meta() or {}
+    if lev is None:
+        _md(_not_measured("tables/levels.csv"))
+    else:
+        sweep = (meta.get("plan") or {}).get("sweep", "J2")
+        show_table(engines_table(lev, sweep, (meta.get("engine") or {}).get("name")),
+                   f"Inference: every engine on {sweep} ({timed(meta, sweep)}), all timed in the same rounds "
+                   "(results/bench/tables/levels.csv); pre-laid-out weights: fused BN and channels_last with the "
+                   "weights packed once in oneDNN's layout and ReLU and the residual add fused into the "
+                   "convolutions. Median ms per image; full network vs plain: the plain "
+                   "engine's full-network time over this one's; speed-up: the full network's median over the "
+                   "level's under the same engine", "switches")
+    probe = (meta.get("switches") or {}).get("threads_probe")
+    if probe:
+        ms = probe["ms"]
+        _md(f"Threads (the run's probe, one of {meta.get('plan', {}).get('sweep', 'J2')}'s levels at a small batch): "
+            + ", ".join(f"{v:.1f} ms on {n} thread{'s' * (n != '1')}" for n, v in ms.items())
+            + f"; the timings above use {probe['threads']} thread{'s' * (probe['threads'] != 1)}"
+            + (f", and the engines at {probe['other']} threads are in the table." if probe["other_faster"] else "."))
+    tr = load_bench_table("training")
+    if tr is None:
+        _md(_not_measured("tables/training.csv"))
+        return
+    r = tr.iloc[0]
+    show_table(training_table(tr),
+               f"Training: one joint step of {r['scenario']} ({r['network']}, {r['profile']} profile, batch {r['batch']}; "
+               f"{r['passes']} passes, {r['mac_passes']:.2f} full passes' worth of MACs) against its ideal (the full "
+               f"network's step scaled by those MACs) and against masking; medians of {r['repeats']} rounds "
+               "(results/bench/tables/training.csv)", "switches")
+
+
+# --------------------------------------------------------------------------------------------
+# Reproducibility page
+
+def show_status():
+    prof = book_profile()
+    show_table(status(), f"Results the book renders ({_profile_words(prof)}, from {results_dir()})", "status")
+
+
+def show_reproducibility():
+    rec = run_records()
+    if rec.empty:
+        _md(f"**No runs yet** under `{results_dir()}`: every scenario's command is listed above.")
+    else:
+        show_table(rec, f"Every run.json under {results_dir()}", "repro")
+    bench = bench_record()
+    if len(bench):
+        show_table(bench, f"The benchmark (results/bench/bench.json), produced by {BENCH_COMMAND}", "repro")
+    study = study_record()
+    if study:
+        hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
+        _md(f"The whole {study.get('profile', '')} study ({study.get('runs', '?')} "
+            f"method-seed runs) took **{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
+            f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
+            f"({hw.get('cpu_count', '?')} cores, {hw.get('torch_threads', '?')} torch threads), torch "
+            f"{v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")

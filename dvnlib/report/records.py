@@ -1,0 +1,106 @@
+"""Where and how every result was produced: run records, the commands behind the book's results,
+what this build found, and the benchmark's and the whole study's records."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .. import scenarios as S
+from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, FAMILY_METHODS, book_profile, load_bench,
+                      load_bench_meta, load_metrics, order_methods, rerun_command, results_dir)
+
+
+def run_records(root=None) -> pd.DataFrame:
+    """One row per ``<results>/<scenario>/<profile>/run.json``: what produced it, where, when."""
+    root = Path(root or results_dir())
+    rows = []
+    for f in sorted(root.glob("*/*/run.json")):
+        j = json.loads(f.read_text())
+        runs = j.get("runs", {})
+        seeds = sorted({r["seed"] for rs in runs.values() for r in rs})
+        finished = max((r.get("finished", "") for rs in runs.values() for r in rs), default=j.get("finished", ""))
+        hw = j.get("hardware", {})
+        v = j.get("versions", {})
+        git = j.get("git", {})
+        commit = (git.get("commit") or "")[:10] + (" (dvnlib modified)" if git.get("dvnlib_dirty") else "")
+        # Runs recorded since per-run provenance exists carry their own training commit.
+        trained = sorted({r["commit"][:10] for rs in runs.values() for r in rs if r.get("commit")})
+        if trained:
+            commit = f"trained at {', '.join(trained)}; collected at {commit}"
+        rows.append({
+            "scenario": j.get("scenario", f.parent.parent.name), "profile": j.get("profile", f.parent.name),
+            "methods (seeds)": "; ".join(f"{m} ({', '.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))})"
+                                         for m, rs in runs.items()),
+            "seeds": ", ".join(map(str, seeds)), "finished (UTC)": str(finished)[:16].replace("T", " "),
+            "device": j.get("device", ""),
+            "hardware": f"{hw.get('gpu') or hw.get('cpu', '')}, {hw.get('cpu_count', '?')} cores, "
+                        f"{hw.get('torch_threads', '?')} torch threads",
+            "python / torch / torchvision": f"{v.get('python')} / {v.get('torch')} / {v.get('torchvision')}",
+            "numpy / pandas / dvnlib": f"{v.get('numpy')} / {v.get('pandas')} / {v.get('dvnlib')}",
+            "commit": commit or "unknown",
+            "train s": round(sum(r.get("train_seconds", 0) for rs in runs.values() for r in rs), 1),
+            "wall s": round(sum(r.get("wall_seconds", 0) for rs in runs.values() for r in rs), 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def commands_table(profile: str | None = None) -> pd.DataFrame:
+    """The command behind each of the book's results (``scripts/quick_study.sh`` runs them all)."""
+    profile = profile or book_profile()
+    rows = []
+    for fam, scs in BOOK_SCENARIOS.items():
+        for sc in scs:
+            rows.append({"results": f"results/{sc}/{profile}/", "methods": ", ".join(FAMILY_METHODS[fam]),
+                         "command (from the repository root)": rerun_command(sc, profile),
+                         "in this build": "present" if load_metrics(sc, profile) is not None else "missing"})
+    df = load_metrics("FJ1", profile)
+    rows.append({"results": f"results/FJ1/{profile}/ (ablations)", "methods": ", ".join(ABLATIONS),
+                 "command (from the repository root)": rerun_command("FJ1", profile, ablations=True),
+                 "in this build": "present" if df is not None and set(ABLATIONS) <= set(df["method"]) else "missing"})
+    rows.append({"results": "results/bench/ (cost page, claim 4)", "methods": "extracted levels of J2 and J1",
+                 "command (from the repository root)": BENCH_COMMAND,
+                 "in this build": "present" if load_bench() is not None else "missing"})
+    return pd.DataFrame(rows)
+
+
+def bench_record(root=None) -> pd.DataFrame:
+    """Where and when the benchmark ran, from ``results/bench/bench.json``."""
+    rows = []
+    for m in filter(None, [load_bench_meta(root)]):
+        hw, v, git = m.get("hardware") or {}, m.get("versions") or {}, m.get("git") or {}
+        rows.append({"benchmark": "quick" if m.get("quick") else "full", "date (UTC)": str(m.get("date", ""))[:16],
+                     "device": m.get("device", ""), "torch threads": hw.get("torch_threads", ""),
+                     "python / torch": f"{v.get('python')} / {v.get('torch')}",
+                     "commit": (git.get("commit") or "unknown")[:10] + (" (dvnlib modified)" if git.get("dvnlib_dirty") else ""),
+                     "wall s": round(float(m.get("wall_seconds") or 0), 1)})
+    return pd.DataFrame(rows)
+
+
+def study_record(root=None, profile: str | None = None) -> dict | None:
+    """The whole study's record for ``profile`` (wall time, hardware, versions), as the study's
+    script writes it: ``results/quick_study.json`` for ``quick``, ``results/<profile>_study.json``
+    (or ``quick_study_<profile>.json``) otherwise; None if there is none."""
+    root, profile = Path(root or results_dir()), profile or book_profile(root)
+    names = ["quick_study.json"] if profile == "quick" else [f"{profile}_study.json", f"quick_study_{profile}.json"]
+    for name in names:
+        if (root / name).is_file():
+            return json.loads((root / name).read_text())
+    return None
+
+
+def status(profile: str | None = None, root=None) -> pd.DataFrame:
+    """Which of the book's results are present, with which methods and seeds."""
+    profile = profile or book_profile()
+    rows = []
+    for fam, scs in BOOK_SCENARIOS.items():
+        for sc in scs:
+            df = load_metrics(sc, profile, root)
+            want = FAMILY_METHODS[fam] + (ABLATIONS if sc == "FJ1" else ())  # the study ablates FJ1
+            have = sorted(set(df["method"])) if df is not None else []
+            rows.append({"scenario": sc, "twin of": S.get(sc).twin_of, "family": fam,
+                         "methods present": ", ".join(order_methods(have, want)) or "—",
+                         "methods missing": ", ".join(m for m in want if m not in have) or "—",
+                         "seeds": df["seed"].nunique() if df is not None else 0})
+    return pd.DataFrame(rows)

@@ -1,0 +1,193 @@
+"""Where the book's inputs are, and reading them: our runs, the learning curves, the benchmark,
+the paper's numbers. Nothing here computes a statistic or draws anything.
+
+Where the book looks for our runs: ``$DVN_BOOK_RESULTS`` (default: the project's ``results/``)
+at profile ``$DVN_BOOK_PROFILE``. Without that variable the book renders ``study``, the profile
+its verdicts rest on, as soon as any ``results/<scenario>/study/metrics.csv`` is committed, and
+``quick`` until then; every page then says that ``quick`` is not evidence (``EVIDENCE_PROFILE``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from .. import scenarios as S
+
+KEYS = ["method", "task", "task_name", "level", "units"]  # one output of one method
+
+BOOK_SCENARIOS: dict[str, tuple[str, ...]] = {
+    "joint": ("FJ1", "FJ2", "FJ3"),
+    "hierarchical": ("FH1",),
+    "sequential": ("FS1",),
+}
+FAMILY_METHODS: dict[str, tuple[str, ...]] = {
+    "joint": ("dvn", "baseline", "nestednet", "packnet"),
+    "hierarchical": ("dvn", "baseline", "nestednet"),
+    "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
+}
+ABLATIONS = ("dvn-shared-bn", "dvn-prefix")
+METHOD_LABELS = {
+    "dvn": "DVN", "baseline": "Baseline", "nestednet": "NestedNet", "packnet": "PackNet+",
+    "feature_extraction": "Feature Extraction", "lwf": "LwF", "dacnn": "DA-CNN",
+    "dvn-shared-bn": "DVN, one shared BN (ablation)", "dvn-prefix": "DVN, plain order 1..k (ablation)",
+    "nestednet-me": "NestedNet, one network per task", "baseline-full": "Baseline, full width only",
+}
+EVIDENCE_PROFILE = "study"  # the only profile the book draws verdicts from
+FALLBACK_PROFILE = "quick"  # rendered, labelled "not evidence", until study results exist
+
+
+def label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def is_ablation(method: str) -> bool:
+    """DVN with one of its choices switched off: the registered ablations, and any ``dvn-*``."""
+    return method in ABLATIONS or method.startswith("dvn-")
+
+
+def order_methods(present, wanted=()) -> list[str]:
+    """``present`` methods, those in ``wanted`` first and in its order."""
+    present = list(dict.fromkeys(present))
+    return [m for m in wanted if m in present] + [m for m in present if m not in wanted]
+
+
+# --------------------------------------------------------------------------------------------
+# Where things are
+
+def project_root() -> Path:
+    """The project checkout: the folder holding ``results/paper/reported.csv`` above this file
+    (an editable install) or above the working directory (the book's pages run in ``book/``)."""
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for d in (start, *start.parents):
+            if (d / "results" / "paper" / "reported.csv").is_file():
+                return d
+    return Path(__file__).resolve().parents[2]
+
+
+def results_dir() -> Path:
+    env = os.environ.get("DVN_BOOK_RESULTS")
+    return Path(env).resolve() if env else project_root() / "results"
+
+
+def book_profile(root=None) -> str:
+    """The profile the book renders: ``$DVN_BOOK_PROFILE``, else ``study`` once any of its
+    results exist, else ``quick``."""
+    env = os.environ.get("DVN_BOOK_PROFILE")
+    if env:
+        return env
+    root = Path(root or results_dir())
+    return EVIDENCE_PROFILE if any(root.glob(f"*/{EVIDENCE_PROFILE}/metrics.csv")) else FALLBACK_PROFILE
+
+
+def is_evidence(profile: str | None = None) -> bool:
+    return (profile or book_profile()) == EVIDENCE_PROFILE
+
+
+def paper_dir() -> Path:
+    return project_root() / "results" / "paper"
+
+
+def rerun_command(scenario: str, profile: str | None = None, ablations: bool = False) -> str:
+    """The exact papermill command (from the repository root, with the project's environment) that
+    produces ``results/<scenario>/<profile>/``. It trains only what is missing: a (method, seed)
+    that already finished is read back."""
+    s = S.get(scenario)
+    profile = profile or book_profile()
+    name = "ablations" if ablations else s.family
+    cmd = (f"papermill notebooks/{s.family}.ipynb results/{s.id}/{profile}/{name}.ipynb -k python3 "
+           f"-p scenario {s.id} -p profile {profile}")
+    if ablations:
+        cmd += f' -y "methods: [{", ".join(ABLATIONS)}]"'
+    return cmd
+
+
+# --------------------------------------------------------------------------------------------
+# Our runs
+
+def load_metrics(scenario: str, profile: str | None = None, root=None) -> pd.DataFrame | None:
+    """``metrics.csv`` (``results.COLUMNS``), or None. Older files lack ``train_accuracy``: it is
+    then absent, and the tables leave it out."""
+    path = Path(root or results_dir()) / scenario / (profile or book_profile(root)) / "metrics.csv"
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, dtype={"units": str, "task_name": str, "method": str})
+    return df if len(df) else None
+
+
+def book_data(profile: str | None = None, root=None) -> dict[str, pd.DataFrame]:
+    """Every book scenario's metrics that exist, by scenario id."""
+    out = {}
+    for scs in BOOK_SCENARIOS.values():
+        for sc in scs:
+            df = load_metrics(sc, profile, root)
+            if df is not None:
+                out[sc] = df
+    return out
+
+
+CURVE_COLUMNS = ("scenario", "method", "seed", "steps", "epochs", "task", "level", "train_accuracy", "accuracy")
+
+
+def curves_path(scenario: str, root=None) -> Path:
+    return Path(root or results_dir()) / scenario / "curves" / "curve.csv"
+
+
+def load_curves(root=None) -> pd.DataFrame | None:
+    """Every ``<results>/<scenario>/curves/curve.csv`` in one frame (``CURVE_COLUMNS``: test and
+    train accuracy of one output after ``steps`` SGD steps of one seed), or None if there is none."""
+    parts = [pd.read_csv(f) for f in sorted(Path(root or results_dir()).glob("*/curves/curve.csv"))]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's numbers, always the project's own copy (copied from the study brief)
+
+@lru_cache(maxsize=4)
+def _read_paper(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"units_used": str, "note": str} if path.name == "reported.csv" else None)
+
+
+def load_reported() -> pd.DataFrame:
+    return _read_paper(paper_dir() / "reported.csv").copy()
+
+
+def load_reported_cost() -> pd.DataFrame:
+    return _read_paper(paper_dir() / "reported_cost.csv").copy()
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark's files, as ``bench.write`` writes them under ``<results>/bench/``
+
+BENCH_COMMAND = "python -m dvnlib bench --out results/bench"
+BENCH_KEYS = ["scenario", "network", "task", "batch_size", "engine"]  # inference.csv: one timed group
+
+
+def bench_dir(root=None) -> Path:
+    return Path(root or results_dir()) / "bench"
+
+
+def load_bench(root=None) -> pd.DataFrame | None:
+    """``bench/inference.csv`` (``bench.CSV_COLUMNS``), or None: one row per timed round of every
+    extracted level under the benchmark's headline engine. Within a group of ``BENCH_KEYS``, rows
+    with the same ``repeat`` were timed in the same round."""
+    f = bench_dir(root) / "inference.csv"
+    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
+
+
+def load_bench_meta(root=None) -> dict | None:
+    """``bench/bench.json`` (``bench.public``), or None: device, hardware, versions, git, date,
+    the headline ``engine``, ``plan``, ``quick``, ``wall_seconds``, ``switches``."""
+    f = bench_dir(root) / "bench.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def load_bench_table(name: str, root=None) -> pd.DataFrame | None:
+    """``bench/tables/<name>.csv``, or None: ``levels`` (every engine), ``training``, ``data``,
+    ``targets`` (target, value, threshold, met)."""
+    f = bench_dir(root) / "tables" / f"{name}.csv"
+    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
