@@ -1,12 +1,16 @@
 """Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib run FJ1 [--profile quick]``,
-``python -m dvnlib bench [--quick] [--json]``.
+``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-params N --out F.onnx``.
 
-Errors in what the user asked for (an unknown scenario, an inconsistent override) print one line
-that names the valid values, with no traceback, and exit with status 2."""
+Errors in what the user asked for or in the environment (an unknown scenario, an inconsistent
+override, an unusable device, a missing or malformed dataset, a results folder that cannot be
+written, a diverged run) print one line that says what was wrong and how to fix it, with no
+traceback, and exit with status 2; a bug still shows its traceback. Output piped into a reader
+that stops early (``| head``) ends quietly."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import accounting
@@ -39,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="train and evaluate a scenario (what the notebooks call)")
     r.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
     r.add_argument("--profile", choices=PROFILES, default="smoke")
-    r.add_argument("--methods", nargs="+", help="method ids (default: every method the family compares)")
-    r.add_argument("--seeds", nargs="+", type=int, help="default: the profile's seeds")
+    r.add_argument("--methods", nargs="+", help="method ids, e.g. dvn lwf or dvn,lwf "
+                   "(default: every method the family compares)")
+    r.add_argument("--seeds", nargs="+", help="e.g. 0 1 2 or 0,1,2 (default: the profile's seeds)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
+                   help="replace a profile setting, e.g. --set epochs=1 --set lr=0.01 (repeatable)")
     r.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     r.add_argument("--out", default="results", help="results folder (default: results)")
-    r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N or mps")
     b = sub.add_parser("bench", help="time every level against the full network, training and data")
     b.add_argument("--quick", action="store_true", help="a shorter run (under a minute on a 2-core CPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -51,31 +58,109 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--device", default="cpu", help="cpu or cuda")
     b.add_argument("--threads", type=int, default=1, help="CPU threads for the headline figures (default 1)")
     b.add_argument("--engine", help="headline inference engine (default: the one that runs the full network fastest)")
+    e = sub.add_parser("export", help="write one (task, level) of a kept model as ONNX (raw uint8 images in)")
+    e.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
+    e.add_argument("--profile", choices=PROFILES, default="smoke")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--task", type=int, required=True, help="task number, from 1")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--level", type=int, help="the level to export")
+    which.add_argument("--max-params", type=int, help="export the largest level with at most this many parameters")
+    e.add_argument("--out", required=True, help="the ONNX file to write")
+    e.add_argument("--results", default="results", help="results folder holding the models (default: results)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "summary":
-            info = accounting.summary(args.scenario, args.profile, depth=args.depth, width=args.width,
-                                      units=args.units, rule=args.rule, bn=args.bn)
-            print(json.dumps(info) if args.json else _summary_table(info))
-        elif args.command == "run":
-            import logging
-
-            from .report import table
-            from .runner import run
-            logging.basicConfig(level=logging.INFO, format="%(message)s")
-            df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,
-                     out_dir=args.out, device=args.device)
-            print(table(df).to_string(index=False))
-        elif args.command == "bench":
-            from . import bench  # imports torch: kept out of the summary's path
-            log = (lambda s: print(s, file=sys.stderr, flush=True))
-            result = bench.run(quick=args.quick, device=args.device, threads=args.threads,
-                               engine=args.engine, log=log)
-            if args.out:
-                for path in bench.write(result, args.out):
-                    log(f"wrote {path}")
-            print(json.dumps(bench.public(result), default=str) if args.json else bench.table(result))
-    except (ValueError, FileNotFoundError) as e:  # bad input, or a dataset that is not there
-        print(f"error: {e}", file=sys.stderr)
+        _command(args)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the handlers below
+    except BrokenPipeError:
+        return _reader_gone()
+    except KeyboardInterrupt:
+        print("interrupted: finished runs and each stage's last checkpoint are kept; "
+              "the same command resumes", file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _command(args) -> None:
+    if args.command == "summary":
+        info = accounting.summary(args.scenario, args.profile, depth=args.depth, width=args.width,
+                                  units=args.units, rule=args.rule, bn=args.bn)
+        print(json.dumps(info) if args.json else _summary_table(info))
+    elif args.command == "run":
+        import logging
+
+        from .report import table
+        from .runner import run
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        overrides = dict(_setting(x) for x in args.overrides)
+        df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,
+                 out_dir=args.out, device=args.device, overrides=overrides or None)
+        print(table(df).to_string(index=False))
+    elif args.command == "bench":
+        from . import bench  # imports torch: kept out of the summary's path
+        from .request import check_device
+        from .results import check_writable
+        log = (lambda s: print(s, file=sys.stderr, flush=True))
+        check_device(args.device)
+        if args.out:
+            check_writable(args.out)  # before minutes of timing, not after
+        result = bench.run(quick=args.quick, device=args.device, threads=args.threads,
+                           engine=args.engine, log=log)
+        print(json.dumps(bench.public(result), default=str) if args.json else bench.table(result))
+        sys.stdout.flush()
+        if args.out:  # after the table, so that a failed write loses nothing that was timed
+            for path in bench.write(result, args.out):
+                log(f"wrote {path}")
+    elif args.command == "export":
+        _export(args)
+
+
+def _export(args) -> None:
+    from .deploy import export_output  # imports torch and onnx: kept out of the other commands' path
+    print(json.dumps(export_output(args.scenario, args.profile, args.seed, args.task, args.out, args.level,
+                                   args.max_params, root=args.results)))
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise ValueError(f"--set takes SETTING=VALUE, e.g. --set epochs=1: got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What the user or the environment got wrong. ``ValueError`` covers bad input (and
+    ``results.CorruptFile``), ``OSError`` a dataset that is missing or malformed
+    (``data.DatasetMissing``/``DatasetCorrupt``) and folders that cannot be written; torch's
+    classes are added only where torch is already loaded, so that ``summary`` never imports it."""
+    errors: list[type[BaseException]] = [ValueError, OSError]
+    train = sys.modules.get("dvnlib.train")
+    if train is not None and hasattr(train, "Diverged"):
+        errors.append(train.Diverged)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        errors.append(torch.cuda.OutOfMemoryError)
+    return tuple(errors)
+
+
+def _one_line(e: BaseException) -> str:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
+        return ("the device ran out of memory: use a smaller batch (--set batch_size=32, or overrides "
+                "in a notebook) or another device (--device cpu)")
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in str(e):
+        return f"{e.strerror or e}: {e.filename}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _reader_gone() -> int:
+    """The reader of our output stopped early (``| head``): end quietly, as a tool killed by
+    SIGPIPE would (status 141). stdout is pointed at /dev/null so that the interpreter's last
+    flush of what is still buffered does not fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141

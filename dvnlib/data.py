@@ -15,7 +15,9 @@ Readers: torchvision's for CIFAR-10/100, STL-10 and Fashion-MNIST (``download=Fa
 asked: nothing is fetched behind the caller's back), and our own for the official Tiny-ImageNet
 zip layout, whose 110,000 JPEGs are decoded once and cached as ``.npz`` under
 ``<root>/tiny-imagenet-200/.dvn_cache/``. Missing or incomplete data raises
-:class:`DatasetMissing`, whose message says where it looked and how to get the data.
+:class:`DatasetMissing`, whose message says where it looked and how to get the data; a file that
+is there but malformed (a wrong magic number or size, a truncated file, an undecodable image)
+raises its subclass :class:`DatasetCorrupt`, which names the file.
 
 Normalisation uses the statistics of the dataset's whole training split (all classes, native
 size, after channel conversion): every task of one dataset, and its test split, is normalised
@@ -26,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import struct
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +71,24 @@ class DatasetMissing(FileNotFoundError):
     dataset, the exact path looked in, and how to obtain it."""
 
 
+class DatasetCorrupt(DatasetMissing):
+    """A dataset file is present but malformed: the message names the file, what is wrong with
+    it and how to get a good copy. A subclass of ``DatasetMissing``, so one ``except`` catches both."""
+
+
 def _missing(dataset: str, root: Path, detail: str = "") -> DatasetMissing:
     path = root / _FOLDERS[dataset]
-    how = {
+    reason = f" ({detail})" if detail else ""
+    return DatasetMissing(f"{dataset} not found or incomplete in {path}{reason}. {_how(dataset, root)}")
+
+
+def _corrupt(dataset: str, root: Path, file: Path, detail: str) -> DatasetCorrupt:
+    return DatasetCorrupt(f"{file} is not a valid {dataset} file ({detail}). Replace it with a good copy: "
+                          f"{_how(dataset, root)}")
+
+
+def _how(dataset: str, root: Path) -> str:
+    return {
         "fashion_mnist": (
             "torchvision's FashionMNIST reads the four decompressed files train-images-idx3-ubyte, "
             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte there. "
@@ -94,8 +113,6 @@ def _missing(dataset: str, root: Path, detail: str = "") -> DatasetMissing:
             "wnids.txt, train/<wnid>/images/*.JPEG, val/images/ and val/val_annotations.txt), "
             "or pass download=True when online."),
     }[dataset]
-    reason = f" ({detail})" if detail else ""
-    return DatasetMissing(f"{dataset} not found or incomplete in {path}{reason}. {how}")
 
 
 @dataclass
@@ -131,11 +148,54 @@ def _torchvision(dataset: str, root: Path, make: Callable[[], _T]) -> _T:
         raise _missing(dataset, root, str(e)) from e
 
 
+# idx files (LeCun's MNIST format): magic 0x00000803 / 0x00000801 (unsigned bytes, 3 / 1
+# dimensions), then each dimension as a big-endian uint32, then the bytes.
+_IDX = {"images": (0x803, 3), "labels": (0x801, 1)}
+
+
+def _check_idx(root: Path, path: Path, kind: str) -> list[int] | None:
+    """The dimensions in ``path``'s header, checked against its magic number and its size without
+    reading the data; None where the file is absent (torchvision then says it is missing)."""
+    magic, ndim = _IDX[kind]
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * ndim)
+    except FileNotFoundError:
+        return None
+
+    def bad(detail: str) -> DatasetCorrupt:
+        return _corrupt("fashion_mnist", root, path, detail)
+    if len(head) < 4 + 4 * ndim:
+        raise bad(f"{size} bytes: too short for an idx header")
+    found, *dims = struct.unpack(f">{1 + ndim}I", head)
+    if found != magic:
+        raise bad(f"magic number {found:#010x}, expected {magic:#010x} for idx {kind}"
+                  + ("; is it still gzip-compressed?" if head[:2] == b"\x1f\x8b" else ""))
+    if kind == "images" and dims[1:] != [28, 28]:
+        raise bad(f"images of {dims[1]}x{dims[2]} px, expected 28x28")
+    expected = len(head) + int(np.prod(dims, dtype=np.int64))
+    if size != expected:
+        raise bad(f"{size} bytes, but its header promises {' x '.join(map(str, dims))} values "
+                  f"({expected} bytes): truncated or padded")
+    return dims
+
+
 def _read_fashion_mnist(root: Path, split: str, download: bool) -> _Raw:
     from torchvision.datasets import FashionMNIST
+    raw = root / _FOLDERS["fashion_mnist"]
+    prefix = "train" if split == "train" else "t10k"
+    images = _check_idx(root, raw / f"{prefix}-images-idx3-ubyte", "images")
+    labels = _check_idx(root, raw / f"{prefix}-labels-idx1-ubyte", "labels")
+    if images and labels and images[0] != labels[0]:
+        raise _corrupt("fashion_mnist", root, raw / f"{prefix}-labels-idx1-ubyte",
+                       f"{labels[0]} labels for {images[0]} images in {prefix}-images-idx3-ubyte")
     ds = _torchvision("fashion_mnist", root, lambda: FashionMNIST(
         str(root), train=split == "train", download=download))
     y = ds.targets.long()
+    if len(y) and not 0 <= int(y.min()) <= int(y.max()) < _NUM_LABELS["fashion_mnist"]:
+        raise _corrupt("fashion_mnist", root, raw / f"{prefix}-labels-idx1-ubyte",
+                       f"labels {int(y.min())}..{int(y.max())}, expected 0..9")
     return _Raw(ds.data.unsqueeze(1), y, y, _NUM_LABELS["fashion_mnist"])
 
 
@@ -190,7 +250,10 @@ def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Pat
         for line in annotations.read_text().splitlines():
             if not line.strip():
                 continue
-            name, wnid = line.split("\t")[:2]
+            parts = line.split("\t")
+            if len(parts) < 2:
+                raise _corrupt("tiny_imagenet", root, annotations, f"line {line[:60]!r} has no tab-separated class")
+            name, wnid = parts[:2]
             if wnid not in label_of:
                 raise fail(f"{annotations} names {wnid}, which is not in wnids.txt")
             files.append(base / "val" / "images" / name)
@@ -203,19 +266,22 @@ def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Pat
     return wnids, files, labels
 
 
-def _decode_jpegs(files: list[Path]) -> np.ndarray:
+def _decode_jpegs(files: list[Path], root: Path) -> np.ndarray:
     from PIL import Image
     first: tuple[int, ...] = ()
     out: np.ndarray | None = None
     for i, path in enumerate(files):
-        with Image.open(path) as im:
-            a = np.asarray(im.convert("RGB"))  # a few official JPEGs are greyscale
+        try:
+            with Image.open(path) as im:
+                a = np.asarray(im.convert("RGB"))  # a few official JPEGs are greyscale
+        except OSError as e:  # PIL's "cannot identify image file", "image file is truncated"
+            raise _corrupt("tiny_imagenet", root, path, f"cannot be decoded: {e}") from None
         if out is None:
             first = a.shape
             out = np.empty((len(files), *a.shape), dtype=np.uint8)
         elif a.shape != first:
-            raise ValueError(f"{path} is {a.shape[1]}x{a.shape[0]} px, not {first[1]}x{first[0]} "
-                             "like the other Tiny-ImageNet images")
+            raise _corrupt("tiny_imagenet", root, path, f"{a.shape[1]}x{a.shape[0]} px, not "
+                           f"{first[1]}x{first[0]} like the other Tiny-ImageNet images")
         out[i] = a
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
@@ -231,11 +297,17 @@ def _read_tiny_imagenet(root: Path, split: str, download: bool) -> _Raw:
                                             zip(files, labels))]).encode()).hexdigest()[:16]
     cache_dir = base / ".dvn_cache"
     cache = cache_dir / f"{split}-{key}.npz"
+    x = y = None
     if cache.is_file():
-        with np.load(cache) as z:
-            x, y = z["x"], z["y"]
-    else:
-        x, y = _decode_jpegs(files), np.asarray(labels, dtype=np.int64)
+        try:
+            with np.load(cache) as z:
+                x, y = z["x"], z["y"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            # Only a cache of the JPEGs: decoded again and rewritten.
+            warnings.warn(f"unreadable Tiny-ImageNet cache {cache} ({e}): decoding the images again")
+            x = y = None
+    if x is None or y is None or len(x) != len(files):
+        x, y = _decode_jpegs(files, root), np.asarray(labels, dtype=np.int64)
         _write_cache(cache, split, x, y)
     yt = torch.from_numpy(y)
     return _Raw(torch.from_numpy(x), yt, yt, len(wnids))
@@ -396,6 +468,15 @@ def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
         keep, y = keep[chosen], y[chosen]
     x = _resize(_convert_channels(raw.x[keep], task.in_channels), task.input_size)
     return TaskData(x.contiguous(), y, mean, std)
+
+
+def subset(data: TaskData, limit: int, seed: int = 0) -> TaskData:
+    """A fixed subset of ``limit`` images of ``data``, balanced over its labels (``_stratified``),
+    the same for every run: what a network's training accuracy is measured on."""
+    if limit >= len(data.y):
+        return data
+    keep = _stratified(data.y, limit, seed)
+    return TaskData(data.x[keep], data.y[keep], data.mean, data.std)
 
 
 # ---------------------------------------------------------------------------------------------

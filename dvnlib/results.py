@@ -4,9 +4,14 @@ Layout of one scenario run (``<out>/<scenario>/<profile>/``):
 
 * ``metrics.csv``: one row per method, seed, task and level (``COLUMNS``);
 * ``run.json``: resolved configuration, library versions, device, hardware, git commit, times;
-* ``runs/<method>/seed<seed>.csv`` + ``.json``: each finished (method, seed), with the key of the
-  configuration that produced it, so a finished run is recognised and skipped;
-* ``checkpoints/`` (not committed): per-stage checkpoints for resuming an interrupted run.
+* ``runs/<method>/<config>/seed<seed>.csv`` + ``.json``: each finished (method, seed), kept apart
+  by configuration (``<config>``: the id of the scenario's resolved settings), with the key of its
+  identity (configuration, method, seed and ``code_version()``), so a finished run is recognised
+  and skipped, and a run trained by other code is not;
+* ``checkpoints/<config>/`` (not committed): per-stage checkpoints for resuming an interrupted run.
+
+A file that cannot be read (a truncated checkpoint, garbage in a run record) is never a dead end:
+``quarantine`` renames it to ``<name>.corrupt-<time>`` beside itself and the run trains again.
 """
 from __future__ import annotations
 
@@ -14,16 +19,21 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
+import pickle
 import platform
 import subprocess
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+log = logging.getLogger("dvnlib")
+
 COLUMNS = ("scenario", "profile", "method", "seed", "task", "task_name", "level", "units",
-           "params", "params_total", "density", "accuracy", "n_test")
+           "params", "params_total", "density", "accuracy", "train_accuracy", "n_test")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class Row:
     params_total: int
     density: float
     accuracy: float
+    train_accuracy: float  # the same output on a fixed subset of its task's training split (eval mode)
     n_test: int
 
 
@@ -98,10 +109,131 @@ def save_checkpoint(path, state: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+class CorruptFile(ValueError):
+    """A results file (checkpoint, run record, its CSV) is present but cannot be read."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path} cannot be read ({reason})")
+        self.path, self.reason = Path(path), reason
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
-    """``weights_only=True``: a results folder received from elsewhere cannot run code."""
+    """``weights_only=True``: a results folder received from elsewhere cannot run code. A file
+    that is not a complete checkpoint of ours raises ``CorruptFile`` naming it."""
     import torch
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, KeyError, RuntimeError) as e:
+        # torch's own message may advise weights_only=False, which would run the file's code:
+        # report only what is wrong. A RuntimeError from a readable archive is not the file's
+        # fault (a device error, say) and is raised as it is.
+        if isinstance(e, RuntimeError) and _intact_zip(path):
+            raise
+        raise CorruptFile(path, f"not a complete PyTorch checkpoint: {type(e).__name__}") from None
+    if not isinstance(state, dict):
+        raise CorruptFile(path, "not a checkpoint written by dvnlib")
+    return state
+
+
+def _intact_zip(path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+
+
+def quarantine(path, reason: str = "") -> Path:
+    """Move an unreadable file aside (never delete it: it may be all that is left of a long run)
+    to ``<name>.corrupt-<UTC time>``, and say so. Returns the new path."""
+    from datetime import datetime, timezone
+    path = Path(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    dest = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, dest)
+    log.warning("%s cannot be read%s: moved aside to %s; what it held is trained again",
+                path, f" ({reason})" if reason else "", dest.name)
+    return dest
+
+
+def resume_checkpoint(path, map_location="cpu") -> dict | None:
+    """The checkpoint at ``path``, or None where there is none or it is unreadable (then it is
+    moved aside by ``quarantine``, and the stage it held starts again)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load_checkpoint(path, map_location)
+    except CorruptFile as e:
+        quarantine(path, e.reason)
+        return None
+
+
+def read_record(path) -> dict:
+    """A run record (``runs/.../seed<N>.json``); ``CorruptFile`` if it is not a JSON object."""
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFile(path, f"not JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise CorruptFile(path, "not a JSON object")
+    return meta
+
+
+def check_rows(path) -> list[dict]:
+    """A run's rows, checked to be a CSV with exactly ``COLUMNS`` and at least one row."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = tuple(reader.fieldnames or ())
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise CorruptFile(path, f"not CSV: {e}") from None
+    if header != COLUMNS:
+        raise CorruptFile(path, f"columns {', '.join(header) or 'none'}, expected {', '.join(COLUMNS)}")
+    if not rows or any(None in r or None in r.values() for r in rows):
+        raise CorruptFile(path, "no rows, or rows of the wrong length")
+    return rows
+
+
+class NotWritable(OSError):
+    """The results folder cannot be created or written."""
+
+
+def check_writable(folder) -> Path:
+    """Create ``folder`` and write a file in it, so that a run finds out now, not after an epoch."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NotWritable(f"cannot write to the results folder {folder}: {e.strerror or e}; "
+                          "choose another folder (out_dir=, or --out)") from None
+    return folder
+
+
+# The modules whose code decides a run's numbers. The rest (the book's report, the command line,
+# the benchmark, deployment) can change without making finished runs stale.
+_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "report.py", "book.py")
+
+
+def code_files(package: str | os.PathLike | None = None) -> list[Path]:
+    base = Path(package or Path(__file__).resolve().parent)
+    files = [*base.glob("*.py"), *(base / "methods").glob("*.py")]
+    return sorted((f for f in files if f.name not in _NOT_TRAINING and not f.name.startswith(("report", "book"))),
+                  key=lambda f: f.relative_to(base).as_posix())
+
+
+def code_version(package: str | os.PathLike | None = None) -> str:
+    """A hash of the source of every module training depends on (``code_files``), from the
+    files' contents: the same with or without git, and different after any edit to them."""
+    base = Path(package or Path(__file__).resolve().parent)
+    h = hashlib.sha256()
+    for f in code_files(base):
+        h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def config_key(obj: Any) -> str:
