@@ -127,6 +127,9 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
                                   # it: run.json is rewritten whenever the scenario is collected
                                   "git": R.git_state(), "versions": R.versions(),
                                   "hardware": R.hardware(device)})
+            # The trained network itself, beside its record (``deploy.load`` reads it back).
+            from .deploy import save_trained
+            save_trained(ctx, out, key)
     return _collect(out, s, profile, base, base_key, code, req.overrides, device, started,
                     time.perf_counter() - t_start, pd)
 

@@ -1,0 +1,189 @@
+"""Deployment: kept models, choosing a level by budget, ONNX export with its own preprocessing,
+ONNX Runtime against torch, and the ``export`` command. One smoke model of FJ1 is trained (a few
+seconds) into a temporary results folder and everything is checked against it."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import dvnlib
+from dvnlib import accounting, cli, deploy
+from dvnlib import data as D
+from dvnlib import scenarios as S
+from dvnlib.data import data_root
+
+pytest.importorskip("onnxruntime")
+needs_data = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
+                                reason="Fashion-MNIST is not installed (scripts/get_fashion_mnist.sh)")
+SMALL = {"train_per_task": 128}  # smoke is 256 images per task and one epoch; half of it is enough
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """(results root, the network load() returns) of a smoke FJ1 dvn run, seed 0."""
+    if not (data_root() / "FashionMNIST" / "raw").exists():
+        pytest.skip("Fashion-MNIST is not installed")
+    root = tmp_path_factory.mktemp("results")
+    dvnlib.run("FJ1", "smoke", methods=["dvn"], seeds=[0], out_dir=root, progress=False, overrides=SMALL,
+               device="cpu")
+    return root, deploy.load("FJ1", "smoke", 0, root=root)
+
+
+def _ort_logits(path, x):
+    return torch.from_numpy(deploy.predict(deploy.session(path), x))
+
+
+@needs_data
+def test_the_run_keeps_its_model_and_load_gives_it_back(kept):
+    root, net = kept
+    d = root / "FJ1" / "smoke" / "models" / "dvn"
+    assert sorted(p.name for p in d.iterdir()) == ["seed0.json", "seed0.pt"]
+    info = json.loads((d / "seed0.json").read_text())
+    assert info["scenario"] == "FJ1" and info["profile"] == "smoke" and info["seed"] == 0
+    assert info["overrides"] == SMALL
+    assert deploy.run_record(root, "FJ1", "smoke", 0, info["key"]).is_file()  # the run that trained it
+    assert info["tasks"][1]["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    # the model is the one that was evaluated: its test accuracy is the run's, for every output
+    s = S.with_profile("FJ1", "smoke", **SMALL)
+    tests = {t: D.test_batches(D.load_task(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task), 256)
+             for t in (1, 2)}
+    for (t, l), (correct, n) in dvnlib.train.evaluate(net, tests).items():
+        assert 100 * correct / n == pytest.approx(deploy.committed_accuracy(root, "FJ1", "smoke", 0, t, l,
+                                                                            info["key"]), abs=1e-9)
+
+
+def test_a_missing_model_names_the_path_and_the_command(tmp_path):
+    with pytest.raises(deploy.ModelMissing) as e:
+        deploy.load("FJ2", "quick", 1, root=tmp_path)
+    msg = str(e.value)
+    assert str(tmp_path / "FJ2" / "quick" / "models" / "dvn" / "seed1.pt") in msg
+    assert f"python -m dvnlib run FJ2 --profile quick --methods dvn --seeds 1 --out {tmp_path}" in msg
+
+
+def test_level_for_picks_the_largest_level_within_the_budget():
+    net = dvnlib.build("FJ2", "smoke")
+    summary = {o["level"]: o["params"] for o in dvnlib.summary("FJ2", "smoke")["outputs"] if o["task"] == 2}
+    assert len(summary) == 4
+    for level, p in summary.items():
+        assert net.level_for(2, p) == level  # exactly the budget fits
+        if level > 1:
+            assert net.level_for(2, p - 1) == level - 1
+    assert net.level_for(2, 10 ** 12) == 4
+    with pytest.raises(ValueError) as e:
+        net.level_for(2, summary[1] - 1)
+    for level, p in summary.items():
+        assert f"level {level}: {p:,}" in str(e.value)
+    with pytest.raises(ValueError, match="unknown task"):
+        net.level_for(5, 10 ** 9)
+
+
+@needs_data
+def test_onnx_runtime_gives_the_extracted_modules_logits(kept, tmp_path):
+    """Raw uint8 images through the exported file (resize, scaling, normalisation inside, BN
+    folded) against the extracted torch module on the images as training prepares them."""
+    _, net = kept
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (7, 1, 28, 28), generator=g, dtype=torch.uint8)
+    for t, l in net.outputs:
+        info = net.info["tasks"][t - 1]
+        data = D.TaskData(D._resize(x, info["input_size"]), torch.zeros(7, dtype=torch.long),
+                          tuple(info["mean"]), tuple(info["std"]))
+        with torch.no_grad():
+            ref = net.extract(t, l)(next(D.test_batches(data, 7))[0])
+        got = _ort_logits(deploy.export(net, t, l, tmp_path / f"t{t}l{l}.onnx"), x)
+        assert got.shape == (7, 5)
+        assert (got - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+
+@needs_data
+def test_the_batch_axis_is_dynamic_and_the_metadata_names_the_classes(kept, tmp_path):
+    import onnx
+    _, net = kept
+    path = deploy.export(net, 2, 1, tmp_path / "m.onnx")
+    sess = deploy.session(path)
+    for n in (1, 3, 64):
+        x = np.zeros((n, 1, 28, 28), np.uint8)
+        assert sess.run(None, {deploy.INPUT: x})[0].shape == (n, 5)
+    m = onnx.load(str(path))
+    props = {p.key: p.value for p in m.metadata_props}
+    assert json.loads(props["classes"]) == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert props["scenario"] == "FJ1" and props["level"] == "1" and props["units"] == "2"
+    assert m.opset_import[0].version == deploy.OPSET
+    assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert not any(n.op_type == "BatchNormalization" for n in m.graph.node)
+
+
+@needs_data
+def test_a_low_levels_file_holds_its_level_not_the_whole_network(kept, tmp_path):
+    _, net = kept
+    costs = {(c.task, c.level): c.params for c in accounting.costs(deploy.layout_from_json(net.info["layout"]))}
+    sizes = {o: deploy.export(net, *o, tmp_path / f"{o}.onnx").stat().st_size for o in net.outputs}
+    total = accounting.total_params(deploy.layout_from_json(net.info["layout"]))
+    for o, size in sizes.items():
+        # float32 weights of that output, plus folded-BN biases and the graph: a few kB
+        assert 4 * costs[o] <= size <= 4 * costs[o] * 1.05 + 16_000, (o, size, costs[o])
+    assert sizes[(1, 1)] < 0.5 * 4 * total  # level 1 holds about a quarter of the network
+
+
+@needs_data
+def test_the_exported_models_accuracy_on_the_real_test_split_is_the_runs(kept, tmp_path):
+    root, net = kept
+    s = S.with_profile("FJ1", "smoke", **SMALL)
+    for t, l in net.outputs:
+        x, y = deploy.raw_split(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task)
+        acc = 100 * float((_ort_logits(deploy.export(net, t, l, tmp_path / "m.onnx"), x).argmax(1) == y)
+                          .float().mean())
+        assert acc == pytest.approx(deploy.committed_accuracy(root, "FJ1", "smoke", 0, t, l, net.info["key"]),
+                                    abs=0.1)
+
+
+@needs_data
+@pytest.mark.parametrize("size, differing, largest", [(32, 0, 0), (64, 0, 0), (96, 0.01, 2)])
+def test_the_exported_resize_is_the_training_resize(size, differing, largest, tmp_path):
+    """The agreement of the file's resize (ONNX Resize, two rounded passes) with ``data.load_task``'s
+    (torch's antialiased uint8 kernel), on 500 real test images: exact at 32 and 64 px; at 96 px,
+    whose weights torch quantises, a few pixels differ by one or two grey levels."""
+    task = S.TaskDef("all", "fashion_mnist", 10, size, in_channels=1)
+    x, _ = deploy.raw_split(task, "test", None, 500)
+    m = deploy.deployable(dvnlib.build("FJ1", "smoke"), 1, 1, deploy.Preprocess(28, size, (0.0,), (1 / 255,)))
+    m.core = torch.nn.Identity()  # the preprocessing alone, scaled back to grey levels
+    path = tmp_path / "resize.onnx"
+    torch.onnx.export(m, (x[:2],), str(path), input_names=[deploy.INPUT], output_names=[deploy.OUTPUT],
+                      opset_version=deploy.OPSET, dynamic_axes={deploy.INPUT: {0: "batch"}}, dynamo=False)
+    diff = (_ort_logits(path, x) - D._resize(x, size).float()).abs()
+    assert float((diff > 0).float().mean()) <= differing and float(diff.max()) <= largest
+
+
+@needs_data
+def test_cli_export_by_budget_prints_one_json_line(kept, tmp_path, capsys):
+    root, net = kept
+    params = {o["level"]: o["params"] for o in dvnlib.summary("FJ1", "smoke")["outputs"] if o["task"] == 2}
+    out = tmp_path / "fj1_t2.onnx"
+    assert cli.main(["export", "FJ1", "--profile", "smoke", "--seed", "0", "--task", "2",
+                     "--max-params", str(params[2] - 1), "--out", str(out), "--results", str(root)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    r = json.loads(lines[0])
+    assert {k: r[k] for k in ("scenario", "task", "level", "units", "params", "file", "bytes")} == {
+        "scenario": "FJ1", "task": 2, "level": 1, "units": [2], "params": params[1], "file": str(out),
+        "bytes": out.stat().st_size}
+    assert r["accuracy"] == deploy.committed_accuracy(root, "FJ1", "smoke", 0, 2, 1, net.info["key"])
+
+
+@needs_data
+@pytest.mark.parametrize("args, says", [
+    (["--seed", "7", "--level", "1"], "python -m dvnlib run FJ1 --profile smoke --methods dvn --seeds 7"),
+    (["--max-params", "1000"], "level 1: "),
+    (["--task", "3", "--level", "1"], "unknown task 3"),
+    (["--level", "3"], "valid levels are 1..2"),
+])
+def test_cli_export_bad_input_is_one_line_and_status_2(kept, tmp_path, capsys, args, says):
+    root, _ = kept
+    argv = ["export", "FJ1", "--profile", "smoke", "--out", str(tmp_path / "x.onnx"), "--results", str(root)]
+    if "--task" not in args:
+        argv += ["--task", "1"]
+    assert cli.main(argv + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err
+    assert not (tmp_path / "x.onnx").exists()
