@@ -4,7 +4,8 @@
 #   bash scripts/build_book.sh                 -> book/_build/html/index.html
 #   DVN_BOOK_RESULTS=/some/dir DVN_BOOK_PROFILE=smoke bash scripts/build_book.sh [OUTPUT_DIR]
 # DVN_BOOK_RESULTS: where the runs are (default results/); DVN_BOOK_PROFILE: which profile the
-# book renders (default quick). OUTPUT_DIR (default book/): the HTML goes to OUTPUT_DIR/_build/html.
+# book renders (default: study once results/*/study/metrics.csv exists, else quick, labelled not
+# evidence). OUTPUT_DIR (default book/): the HTML goes to OUTPUT_DIR/_build/html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-book}

@@ -1,13 +1,13 @@
 """Tables, figures and verdicts from result files: what the notebooks display and the book renders.
 
 Everything here reads files and nothing trains or imports torch. One module per concern, data
-flowing one way (sources -> stats -> claims / tables / figures -> pages):
+flowing one way (sources -> stats -> verdicts / tables / figures -> pages):
 
 * ``sources``: where the results, curves, benchmark and the paper's numbers are, and reading them;
   which profile the book renders (``study``, else ``quick`` labelled "not evidence");
 * ``stats``: means over seeds, exact t intervals, differences paired by seed, detectable differences;
 * ``paper``: the paper's numbers as reported, laid out as its tables and looked up beside ours;
-* ``claims``: the verdict logic, claim by claim, with its margins;
+* ``verdicts``: the verdict logic, claim by claim, with its margins;
 * ``tables`` and ``figures``: what the notebooks and pages show;
 * ``cost``: the benchmark's files formatted for the cost page and claim 4;
 * ``records``: run records, commands, what this build found;
@@ -15,7 +15,7 @@ flowing one way (sources -> stats -> claims / tables / figures -> pages):
 
 The names below are the package's public surface (``from dvnlib import report; report.table(df)``).
 """
-from .claims import (CLAIM_SCENARIOS, CLAIMS, DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, VERDICTS, Claim, claim1,
+from .verdicts import (CLAIM_SCENARIOS, CLAIMS, DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, VERDICTS, Claim, claim1,
                      claim1_margin, claim2, claim2_margin, claim3, claim4, claim5, claims, claims_summary, combine,
                      matched_comparisons, matched_level, median_half_width, precision, verdict_at_least,
                      verdict_greater, verdict_little_loss, verdict_noninferior)

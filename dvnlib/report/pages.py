@@ -1,5 +1,5 @@
 """Display in a notebook or a book page: the ``show_*`` functions the book's pages call. Each one
-reads the files (``sources``), computes (``stats``, ``claims``, ``tables``, ``figures``, ``cost``)
+reads the files (``sources``), computes (``stats``, ``verdicts``, ``tables``, ``figures``, ``cost``)
 and displays; a result that is missing is said to be missing, with the command that produces it.
 
 The book renders ``sources.book_profile()``; when that is not the ``study`` profile, the first
@@ -9,13 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import scenarios as S
-from .claims import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
+from .verdicts import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
                      claims_summary, combine, counts, median_half_width, precision)
 from .cost import bench_levels, bench_run_text, engines_table, fmt_target, targets_table, table2, timed, training_table
 from .figures import curves_figure, density_figure, speedup_figure
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
-from .sources import (ABLATIONS, BENCH_COMMAND, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
+from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
                       curves_path, is_ablation, is_evidence, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
 from .tables import ablation_table, budget_table, ours_table, twins_table
@@ -81,8 +81,8 @@ def _profile_words(profile: str) -> str:
     return f"{profile} profile" + ("" if is_evidence(profile) else ": not evidence")
 
 
-def _missing_note(scenario: str, profile: str, methods=()) -> str:
-    abl = bool(methods) and all(is_ablation(m) for m in methods)
+def _missing_note(scenario: str, profile: str, methods=(), ablations: bool | None = None) -> str:
+    abl = bool(methods) and all(is_ablation(m) for m in methods) if ablations is None else ablations
     return (f"**Not yet available:** `results/{scenario}/{profile}/metrics.csv` "
             + ("is missing" if not methods else f"has no rows for {', '.join(methods)}")
             + f". It is produced by `{rerun_command(scenario, profile, ablations=abl)}` (from the repository root;"
@@ -146,17 +146,18 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
     profile = profile or book_profile()
     df = load_metrics(scenario, profile)
     have = set(df["method"]) if df is not None else set()
-    abl = [m for m in order_methods(have, ABLATIONS) if is_ablation(m)]
+    wanted = ablations_for(scenario)
+    abl = [m for m in order_methods(have, wanted) if is_ablation(m)]
     if not ("dvn" in have and abl):
         if not only_if_present:
-            _md(_missing_note(scenario, profile) if df is None else
-                _missing_note(scenario, profile, [m for m in ABLATIONS if m not in have]) if "dvn" in have else
+            _md(_missing_note(scenario, profile, ablations=True) if df is None else
+                _missing_note(scenario, profile, [m for m in wanted if m not in have]) if "dvn" in have else
                 _missing_note(scenario, profile, ["dvn"]))
         return
     show_profile_note(profile)
     if only_if_present:
         _md(f"**{scenario}**")
-    absent = [m for m in ABLATIONS if m not in have]
+    absent = [m for m in wanted if m not in have]
     if absent:
         _md(_missing_note(scenario, profile, absent))
     d = df[df["method"].isin(("dvn", *abl))]
@@ -209,7 +210,7 @@ def show_claim(n: int):
     }.get(n)
     _md(f"**Verdict: {c.verdict}**" + (f" ({cnt})" if cnt else "") + f"  \n**Tested at:** {c.scale}"
         + (f"  \n**Margin:** {margin}" if margin else "")
-        + (f"  \n**By batch:** " + "; ".join(
+        + ("  \n**By batch:** " + "; ".join(
             f"batch {b}: {combine(g['verdict'])} ({counts(g['verdict'])})" for b, g in c.evidence.groupby("batch"))
            if n == 4 and len(c.evidence) else ""))
     if c.missing:
@@ -234,6 +235,7 @@ def show_precision(profile: str | None = None):
     if p.empty:
         _md(f"**No DVN results yet** for the {profile} profile.")
         return
+    show_profile_note(profile)
     med = median_half_width(data)
     show_table(p.drop(columns=["values"]), f"Precision of DVN's outputs ({_profile_words(profile)}): 95% half-width "
                "of the test accuracy over seeds, per scenario", "precision")

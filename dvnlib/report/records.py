@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import scenarios as S
-from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, FAMILY_METHODS, book_profile, load_bench,
-                      load_bench_meta, load_metrics, order_methods, rerun_command, results_dir)
+from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, FAMILY_METHODS, STUDY_ABLATIONS, ablations_for, book_profile,
+                      load_bench, load_bench_meta, load_metrics, order_methods, rerun_command, results_dir)
 
 
 def run_records(root=None) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def run_records(root=None) -> pd.DataFrame:
 
 
 def commands_table(profile: str | None = None) -> pd.DataFrame:
-    """The command behind each of the book's results (``scripts/quick_study.sh`` runs them all)."""
+    """The command behind each of the book's results (the study's script runs them all)."""
     profile = profile or book_profile()
     rows = []
     for fam, scs in BOOK_SCENARIOS.items():
@@ -55,10 +55,11 @@ def commands_table(profile: str | None = None) -> pd.DataFrame:
             rows.append({"results": f"results/{sc}/{profile}/", "methods": ", ".join(FAMILY_METHODS[fam]),
                          "command (from the repository root)": rerun_command(sc, profile),
                          "in this build": "present" if load_metrics(sc, profile) is not None else "missing"})
-    df = load_metrics("FJ1", profile)
-    rows.append({"results": f"results/FJ1/{profile}/ (ablations)", "methods": ", ".join(ABLATIONS),
-                 "command (from the repository root)": rerun_command("FJ1", profile, ablations=True),
-                 "in this build": "present" if df is not None and set(ABLATIONS) <= set(df["method"]) else "missing"})
+    for sc, abl in STUDY_ABLATIONS.items():
+        df = load_metrics(sc, profile)
+        rows.append({"results": f"results/{sc}/{profile}/ (ablations)", "methods": ", ".join(abl),
+                     "command (from the repository root)": rerun_command(sc, profile, ablations=True),
+                     "in this build": "present" if df is not None and set(abl) <= set(df["method"]) else "missing"})
     rows.append({"results": "results/bench/ (cost page, claim 4)", "methods": "extracted levels of J2 and J1",
                  "command (from the repository root)": BENCH_COMMAND,
                  "in this build": "present" if load_bench() is not None else "missing"})
@@ -97,7 +98,7 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
     for fam, scs in BOOK_SCENARIOS.items():
         for sc in scs:
             df = load_metrics(sc, profile, root)
-            want = FAMILY_METHODS[fam] + (ABLATIONS if sc == "FJ1" else ())  # the study ablates FJ1
+            want = FAMILY_METHODS[fam] + ablations_for(sc)
             have = sorted(set(df["method"])) if df is not None else []
             rows.append({"scenario": sc, "twin of": S.get(sc).twin_of, "family": fam,
                          "methods present": ", ".join(order_methods(have, want)) or "—",

@@ -29,11 +29,20 @@ FAMILY_METHODS: dict[str, tuple[str, ...]] = {
     "hierarchical": ("dvn", "baseline", "nestednet"),
     "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
 }
-ABLATIONS = ("dvn-shared-bn", "dvn-prefix")
+# The study's ablations of DVN, per scenario (issue 13): BN three ways and the unit order on FJ1,
+# the unit order on FJ2, the sequential expansion on FS1.
+STUDY_ABLATIONS: dict[str, tuple[str, ...]] = {
+    "FJ1": ("dvn-shared-bn", "dvn-shared-affine", "dvn-prefix"),
+    "FJ2": ("dvn-prefix",),
+    "FS1": ("dvn-random-expansion",),
+}
+ABLATIONS = tuple(dict.fromkeys(m for ms in STUDY_ABLATIONS.values() for m in ms))
 METHOD_LABELS = {
     "dvn": "DVN", "baseline": "Baseline", "nestednet": "NestedNet", "packnet": "PackNet+",
     "feature_extraction": "Feature Extraction", "lwf": "LwF", "dacnn": "DA-CNN",
     "dvn-shared-bn": "DVN, one shared BN (ablation)", "dvn-prefix": "DVN, plain order 1..k (ablation)",
+    "dvn-shared-affine": "DVN, shared BN scale and shift, statistics per output (ablation)",
+    "dvn-random-expansion": "DVN, level 2 of the old task grown at random (ablation)",
     "nestednet-me": "NestedNet, one network per task", "baseline-full": "Baseline, full width only",
 }
 EVIDENCE_PROFILE = "study"  # the only profile the book draws verdicts from
@@ -42,6 +51,11 @@ FALLBACK_PROFILE = "quick"  # rendered, labelled "not evidence", until study res
 
 def label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
+
+
+def ablations_for(scenario: str) -> tuple[str, ...]:
+    """The ablations the study runs on ``scenario`` (none where it runs none)."""
+    return STUDY_ABLATIONS.get(scenario, ())
 
 
 def is_ablation(method: str) -> bool:
@@ -101,7 +115,7 @@ def rerun_command(scenario: str, profile: str | None = None, ablations: bool = F
     cmd = (f"papermill notebooks/{s.family}.ipynb results/{s.id}/{profile}/{name}.ipynb -k python3 "
            f"-p scenario {s.id} -p profile {profile}")
     if ablations:
-        cmd += f' -y "methods: [{", ".join(ABLATIONS)}]"'
+        cmd += f' -y "methods: [{", ".join(ablations_for(s.id) or ABLATIONS)}]"'
     return cmd
 
 

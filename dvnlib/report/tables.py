@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import scenarios as S
 from .. import units as U
-from .claims import DETECTABLE, verdict_greater
+from .verdicts import DETECTABLE, verdict_greater
 from .sources import ABLATIONS, is_ablation, label, load_reported, load_reported_cost, order_methods
 from .stats import aggregate, compare, fmt_ci, fmt_mdd, mean_ci, per_seed
 
@@ -60,7 +60,7 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
     """DVN against each ablation, output by output: the difference paired by seed."""
     a = aggregate(df)
     rows = []
-    for m in [m for m in order_methods(a["method"], ABLATIONS) if is_ablation(m)]:
+    for m in [m for m in order_methods(a["method"], ABLATIONS) if is_ablation(m)]:  # registered ones first
         for _, r in a[a["method"] == m].sort_values(["task", "level"]).iterrows():
             t, lvl = int(r["task"]), int(r["level"])
             base = a[(a["method"] == "dvn") & (a["task"] == t) & (a["level"] == lvl)]

@@ -1,0 +1,216 @@
+"""The report's statistics and verdict rules, on small hand-made numbers (no training, no book).
+
+Each test pins one mechanism the claims page rests on: exact t quantiles for any number of seeds,
+differences paired by seed, the detectable difference, claim 1's margin against the baseline,
+claim 2's level inversion, the profile the book renders, and train accuracy in the tables."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from dvnlib import report
+from dvnlib.report import verdicts as C
+from dvnlib.report import stats as R
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervals
+
+@pytest.mark.parametrize("dof", range(1, 41))
+def test_t_quantile_is_exact_for_every_dof(dof):
+    # the former lookup table rounded dof up (e.g. dof 11 -> 2.131 instead of 2.201)
+    assert R.t_quantile(dof) == pytest.approx(st.t.ppf(0.975, dof), rel=1e-12)
+
+
+def test_t_quantile_without_dof_is_nan():
+    assert math.isnan(R.t_quantile(0)) and math.isnan(R.t_quantile(float("nan")))
+
+
+def test_mean_ci_uses_the_exact_quantile():
+    m, h, n = R.mean_ci([1.0, 2.0, 3.0])
+    assert (m, n) == (2.0, 3) and h == pytest.approx(st.t.ppf(0.975, 2) / math.sqrt(3), rel=1e-12)
+    e = R.mean_ci([5.0])
+    assert e.mean == 5.0 and math.isnan(e.half) and e.n == 1  # one seed: no interval
+    vals = np.arange(12.0) ** 1.5  # 12 seeds: dof 11, between the old table's rows
+    assert R.mean_ci(vals).half == pytest.approx(st.t.ppf(0.975, 11) * vals.std(ddof=1) / math.sqrt(12))
+
+
+def test_compare_pairs_by_seed():
+    # seeds differ a lot from each other, but a beats b by about 1 point at every seed
+    base = pd.Series([60.0, 75.0, 90.0, 70.0, 85.0], index=[0, 1, 2, 3, 4])
+    a = base + pd.Series([1.1, 0.9, 1.0, 1.05, 0.95], index=base.index)
+    e = R.compare(a, base)
+    assert e.paired and e.n == 5 and e.mean == pytest.approx(1.0)
+    d = a - base
+    assert e.half == pytest.approx(st.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5))
+    w = R.welch_ci(a, base)
+    assert not w.paired and w.half > 10 * e.half  # unpaired, the seed-to-seed spread swamps the gap
+    assert C.verdict_greater(e.mean, e.half) == "holds" and C.verdict_greater(w.mean, w.half) == "inconclusive"
+
+
+def test_compare_uses_only_shared_seeds_and_falls_back_to_welch():
+    a = pd.Series([10.0, 11.0, 12.0], index=[0, 1, 2])
+    b = pd.Series([1.0, 2.0, 3.5, 100.0], index=[0, 1, 2, 3])  # seed 3 has no partner
+    e = R.compare(a, b)
+    assert e.paired and e.n == 3 and e.mean == pytest.approx(np.mean([9, 9, 8.5]))
+    lone = R.compare(pd.Series([10.0, 11.0], index=[0, 1]), pd.Series([1.0, 2.0], index=[5, 6]))
+    assert not lone.paired and lone.mean == pytest.approx(9.0)
+    # Welch's fractional degrees of freedom, not rounded
+    va, vb = 0.5 / 2, 0.5 / 2
+    dof = (va + vb) ** 2 / (va ** 2 + vb ** 2)
+    assert lone.half == pytest.approx(st.t.ppf(0.975, dof) * math.sqrt(va + vb))
+
+
+def test_detectable_difference_has_80_percent_power():
+    n, sd = 5, 2.0
+    se = sd / math.sqrt(n)
+    d = R.mdd(se, n - 1)
+    assert d > R.t_quantile(n - 1) * se  # larger than the half-width (50% power)
+    assert R.mdd(1.0, 10 ** 6) == pytest.approx(st.norm.ppf(0.975) + st.norm.ppf(0.8), rel=1e-3)
+    # Monte Carlo: paired t tests on n seeds with a true difference d reject about 80% of the time
+    rng = np.random.default_rng(0)
+    x = rng.normal(d, sd, size=(20000, n))
+    t = x.mean(1) / (x.std(1, ddof=1) / math.sqrt(n))
+    assert abs(np.mean(np.abs(t) > st.t.ppf(0.975, n - 1)) - 0.8) < 0.015
+    assert R.mdd(0.0, 4) == 0.0 and math.isnan(R.mdd(1.0, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdict rules
+
+def test_verdicts_follow_the_intervals():
+    assert C.verdict_greater(2.0, 1.0) == "holds"
+    assert C.verdict_greater(-2.0, 1.0) == "does not hold"
+    assert C.verdict_greater(0.5, 1.0) == "inconclusive"
+    assert C.verdict_greater(3.0, float("nan")) == "inconclusive"  # one seed: no interval
+    assert C.verdict_noninferior(-0.5, 0.3, margin=1.0) == "holds"
+    assert C.verdict_noninferior(-3.0, 0.5, margin=1.0) == "does not hold"
+    assert C.verdict_noninferior(-1.0, 0.5, margin=1.0) == "inconclusive"
+    assert C.combine(["holds", "holds"]) == "holds"
+    assert C.combine(["holds", "inconclusive"]) == "inconclusive"
+    assert C.combine(["holds", "does not hold", "inconclusive"]) == "does not hold"
+    assert C.combine(["holds", "anomaly", "inconclusive"]) == "anomaly"  # never a pass
+    assert C.combine(["anomaly", "does not hold"]) == "does not hold"
+
+
+def test_level_inversion_is_an_anomaly():
+    assert C.verdict_little_loss(+3.0, 1.0, margin=2.3) == "anomaly"  # one unit better beyond the interval
+    assert C.verdict_little_loss(+0.5, 1.0, margin=2.3) == "holds"
+    assert C.verdict_little_loss(-5.0, 1.0, margin=2.3) == "does not hold"
+
+
+def test_matched_level_never_gives_dvn_the_larger_budget():
+    a = pd.DataFrame({"method": ["dvn"] * 4, "task": [1] * 4, "level": [1, 2, 3, 4],
+                      "density": [1 / 16, 4 / 16, 9 / 16, 1.0]})
+    assert int(C.matched_level(a, "x", 1, 0.5)["level"]) == 3      # 9/16 <= 0.5 * 1.25
+    assert int(C.matched_level(a, "x", 1, 0.25)["level"]) == 2
+    assert C.matched_level(a, "x", 1, 0.04) is None
+
+
+def test_margins_come_from_the_paper():
+    assert C.claim2_margin() == pytest.approx(77.3 - 75.0)
+    assert C.claim1_margin() == pytest.approx(77.3 - 75.0)
+
+
+def _fj1(acc: dict, seeds=(0, 1, 2, 3, 4), train: dict | None = None) -> pd.DataFrame:
+    """FJ1-shaped metrics: ``acc[(method, task, level)]`` is a list of per-seed accuracies."""
+    rows = []
+    for (m, t, lvl), vals in acc.items():
+        for s, v in zip(seeds, vals):
+            rows.append({"scenario": "FJ1", "profile": "study", "method": m, "seed": s, "task": t,
+                         "task_name": f"F-MNIST {'0-4' if t == 1 else '5-9'}", "level": lvl,
+                         "units": "" if m == "baseline" else ",".join(map(str, range(1, lvl + 1))),
+                         "params": 20000 if lvl == 1 else 77000, "params_total": 200000,
+                         "density": 0.26 if lvl == 1 else 1.0, "accuracy": v, "n_test": 5000,
+                         **({"train_accuracy": train[(m, t, lvl)][seeds.index(s)]} if train else {})})
+    return pd.DataFrame(rows)
+
+
+def _seeds(center, spread=(0.0, 0.3, -0.3, 0.2, -0.2)):
+    return [center + d for d in spread]
+
+
+def test_claim1_needs_the_baseline_not_just_chance():
+    outs = [(t, lvl) for t in (1, 2) for lvl in (1, 2)]
+    acc = {("dvn", t, lvl): _seeds(85.0) for t, lvl in outs}
+    acc.update({("baseline", t, lvl): _seeds(91.0, (0.1, -0.1, 0.2, -0.2, 0.0)) for t, lvl in outs})
+    ev = C.claim1({"FJ1": _fj1(acc)})
+    # 85% is far above chance (20%) but 6 points below the baseline: not a working classifier here
+    assert len(ev) == 4 and set(ev["verdict"]) == {"does not hold"}
+    acc.update({("baseline", t, lvl): _seeds(85.5, (0.1, -0.1, 0.2, -0.2, 0.0)) for t, lvl in outs})
+    ev = C.claim1({"FJ1": _fj1(acc)})
+    assert set(ev["verdict"]) == {"holds"} and C.combine(ev["verdict"]) == "holds"
+    assert all("paired, 5 seeds" in x for x in ev[C.DETECTABLE])
+    no_base = C.claim1({"FJ1": _fj1({k: v for k, v in acc.items() if k[0] == "dvn"})})
+    assert set(no_base["verdict"]) == {"inconclusive"}  # nothing to compare with
+    missing = C.claim1({"FJ1": _fj1({k: v for k, v in acc.items() if k != ("dvn", 2, 2)})})
+    assert C.combine(missing["verdict"]) == "does not hold"  # an output that does not exist
+
+
+def test_claim2_flags_a_level_inversion():
+    acc = {("dvn", 1, 1): _seeds(90.0), ("dvn", 1, 2): _seeds(80.0),   # all units 10 points worse
+           ("dvn", 2, 1): _seeds(90.0), ("dvn", 2, 2): _seeds(90.5)}
+    ev = C.claim2({"FJ1": _fj1(acc)})
+    assert list(ev["verdict"]) == ["anomaly", "holds"]
+    assert "level inversion" in ev["note"].iloc[0] and C.combine(ev["verdict"]) == "anomaly"
+
+
+def test_claim3_pairs_by_seed():
+    # NestedNet trails DVN by 0.5 points at every seed; seeds differ by several points
+    spread = (0.0, 4.0, -4.0, 3.0, -3.0)
+    acc = {("dvn", 1, 1): _seeds(80.0, spread), ("dvn", 1, 2): _seeds(90.0, spread),
+           ("dvn", 2, 1): _seeds(80.0, spread), ("dvn", 2, 2): _seeds(90.0, spread),
+           ("nestednet", 2, 2): _seeds(89.5, spread)}
+    ev = C.matched_comparisons(_fj1(acc), "FJ1", ["nestednet"])
+    assert list(ev["verdict"]) == ["holds"] and ev["DVN − other (points)"].iloc[0] == "+0.5 ± 0.0"
+
+
+def test_precision_is_the_median_half_width_of_dvn():
+    acc = {("dvn", 1, 1): _seeds(80.0, (0, 1, -1, 0.5, -0.5)), ("dvn", 1, 2): _seeds(90.0),
+           ("dvn", 2, 1): _seeds(80.0), ("dvn", 2, 2): _seeds(90.0, (0, 2, -2, 1, -1))}
+    df = _fj1(acc)
+    halves = report.aggregate(df[df["method"] == "dvn"])["ci95"]
+    assert C.median_half_width({"FJ1": df}) == pytest.approx(halves.median())
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and the profile the book renders
+
+def test_train_accuracy_beside_test_where_recorded():
+    acc = {("dvn", t, lvl): _seeds(85.0) for t in (1, 2) for lvl in (1, 2)}
+    train = {k: _seeds(97.0) for k in acc}
+    t = report.table(_fj1(acc, train=train))
+    assert "train accuracy %" in t.columns and t["train accuracy %"].iloc[0].startswith("97.0")
+    assert "(train 97.0)" in report.ours_table(_fj1(acc, train=train)).iloc[0, -1]
+    old = report.table(_fj1(acc))  # a metrics.csv written before train_accuracy existed
+    assert "train accuracy %" not in old.columns and "(train" not in report.ours_table(_fj1(acc)).iloc[0, -1]
+
+
+def test_book_renders_study_else_quick(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVN_BOOK_RESULTS", str(tmp_path))
+    monkeypatch.delenv("DVN_BOOK_PROFILE", raising=False)
+    (tmp_path / "FJ1" / "quick").mkdir(parents=True)
+    (tmp_path / "FJ1" / "quick" / "metrics.csv").write_text("x\n")
+    assert report.book_profile() == "quick"
+    from dvnlib.report import pages
+    assert "Not evidence: quick profile" in pages.not_evidence_text("quick")
+    (tmp_path / "FH1" / "study").mkdir(parents=True)
+    (tmp_path / "FH1" / "study" / "metrics.csv").write_text("x\n")
+    assert report.book_profile() == "study"
+    monkeypatch.setenv("DVN_BOOK_PROFILE", "smoke")
+    assert report.book_profile() == "smoke"
+
+
+def test_budget_from_the_learning_curve():
+    rows = []
+    for seed in (0, 1):
+        for steps, acc in ((100, 80.0), (200, 86.0), (400, 89.0), (800, 89.6), (1600, 89.9)):
+            rows.append({"scenario": "FJ1", "method": "dvn", "seed": seed, "steps": steps, "epochs": steps / 100,
+                         "task": 1, "level": 2, "train_accuracy": acc + 5, "accuracy": acc + seed * 0.1})
+    b = report.budget_table(pd.DataFrame(rows))
+    # 400 -> 800 adds 0.6 points, the first doubling under 1 point
+    assert b["budget (steps)"].iloc[0] == 400 and b["train − test (points)"].iloc[0] == "+5.0"
