@@ -121,6 +121,10 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
             R.write_json(record, {"key": key, "base_key": base_key, "code": code,
                                   "overrides": req.overrides, "method": method, "seed": seed,
                                   "train_seconds": round(ctx.train_seconds, 2),
+                                  # the passes (epochs) and batches over each task's training
+                                  # split made by every stage that learns it: equal across methods
+                                  "epochs_per_task": ctx.epochs_per_task(),
+                                  "steps_per_task": ctx.steps_per_task(),
                                   "wall_seconds": round(time.perf_counter() - t0, 2),
                                   "device": device, "finished": datetime.now(timezone.utc).isoformat(),
                                   # where and with what this (method, seed) was trained, kept with
