@@ -74,8 +74,15 @@ def table2(lv: pd.DataFrame | None, scenario: str = "J2") -> pd.DataFrame:
     ours = lv[lv["scenario"] == scenario] if lv is not None else lv
     levels = sorted(set(rep.index) | (set(ours["level"]) if ours is not None else set()))
     batches = sorted(set(ours["batch_size"])) if ours is not None else []
-    first = ours[ours["batch_size"] == batches[0]].set_index("level") if batches else None
+    engines = list(dict.fromkeys(ours["engine"])) if ours is not None else []  # headline engine first
+    first = (ours[(ours["batch_size"] == batches[0]) & (ours["engine"] == engines[0])].set_index("level")
+             if batches else None)
     rows = []
+
+    def timed_rows(b):  # per engine, the levels timed at batch b, and the engine's words
+        for e in engines:
+            yield (f", {engine_label(e)}" if len(engines) > 1 else "",
+                   ours[(ours["batch_size"] == b) & (ours["engine"] == e)].set_index("level"))
 
     def add(quantity, source, fmt, table):
         if table is None:
@@ -98,12 +105,13 @@ def table2(lv: pd.DataFrame | None, scenario: str = "J2") -> pd.DataFrame:
     add("MAC ratio (full network / level)", "ours", lambda r: f"{r['mac_ratio']:.2f}x", first)
     reported("Inference time (ms per image)", "inference_ms_per_image", lambda v: f"{v:g}")
     for b in batches:
-        add("Inference time (ms per image)", f"ours, batch {b}", lambda r: f"{r['ms']:.3f}",
-            ours[ours["batch_size"] == b].set_index("level"))
+        for eng, t in timed_rows(b):
+            add("Inference time (ms per image)", f"ours, batch {b}{eng}", lambda r: f"{r['ms']:.3f}", t)
     reported("Practical speed-up", "speedup_x", lambda v: f"{v:g}x")
     for b in batches:
-        add("Practical speed-up", f"ours, batch {b} (95%)", lambda r: "1x" if r["top"] else
-            fmt_speedup(r["speedup"], r["low"], r["high"]), ours[ours["batch_size"] == b].set_index("level"))
+        for eng, t in timed_rows(b):
+            add("Practical speed-up", f"ours, batch {b} (95%){eng}", lambda r: "1x" if r["top"] else
+                fmt_speedup(r["speedup"], r["low"], r["high"]), t)
     return pd.DataFrame(rows)
 
 
@@ -127,7 +135,12 @@ def targets_table(targets: pd.DataFrame) -> pd.DataFrame:
 
 ENGINE_LABELS = {"plain": "plain", "channels_last": "channels_last", "fuse_bn": "fused BN",
                  "fuse_bn+channels_last": "fused BN + channels_last",
-                 "prepacked": "pre-laid-out weights"}
+                 "prepacked": "pre-laid-out weights", "onnxruntime": "ONNX Runtime"}
+
+
+def engine_label(engine: str) -> str:
+    base, _, threads = str(engine).partition("@")
+    return ENGINE_LABELS.get(base, base) + (f" ({threads})" if threads else "")
 
 
 def engines_table(levels: pd.DataFrame, scenario: str, headline: str | None = None) -> pd.DataFrame:
@@ -139,7 +152,7 @@ def engines_table(levels: pd.DataFrame, scenario: str, headline: str | None = No
         g = g.set_index("level").sort_index()
         top = g.index.max()
         plain = d[(d["batch"] == b) & (d["engine"] == "plain") & (d["level"] == top)]["ms_per_image"]
-        row = {"batch": int(b), "engine": ENGINE_LABELS.get(e, e) + (" (headline)" if e == headline else "")}
+        row = {"batch": int(b), "engine": engine_label(e) + (" (headline)" if e == headline else "")}
         row.update({f"ms/image l({l})" + (" full" if l == top else ""): f"{g.loc[l, 'ms_per_image']:.2f}"
                     for l in g.index})
         row["full network vs plain"] = f"{plain.iloc[0] / g.loc[top, 'ms_per_image']:.2f}x" if len(plain) else "—"

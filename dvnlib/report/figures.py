@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from .. import units as U
+from .cost import engine_label
 from .paper import paper_speedups
 from .sources import label, order_methods
 from .stats import aggregate
@@ -125,10 +126,12 @@ def speedup_figure(lv: pd.DataFrame, scenario: str = "J2", subtitle: str = ""):
     if pl:
         ax.plot(pl, [paper[(scenario, l)] for l in pl], "--", marker="s", color="k",
                 label="reported (paper), TITAN Xp GPU")
-    for i, (b, g) in enumerate(d.groupby("batch_size")):
+    engines = list(dict.fromkeys(d["engine"]))
+    for i, ((e, b), g) in enumerate(d.groupby(["engine", "batch_size"], sort=False)):
         err = [(g["speedup"] - g["low"]).clip(lower=0).fillna(0), (g["high"] - g["speedup"]).clip(lower=0).fillna(0)]
         ax.errorbar(g["level"] + 0.04 * (i - 0.5), g["speedup"], yerr=err, marker="o", capsize=3, color=f"C{i}",
-                    label=f"ours, batch {b} (95% interval)")
+                    linestyle="-" if e == engines[0] else "-.",
+                    label=f"ours, batch {b}" + (f", {engine_label(e)}" if len(engines) > 1 else "") + " (95% interval)")
     ax.set_yscale("log", base=2)
     top = max(mac["mac_ratio"].max(), d["high"].max() if d["high"].notna().any() else 1, d["speedup"].max())
     ticks = [2 ** k for k in range(0, math.ceil(math.log2(top)) + 1)]

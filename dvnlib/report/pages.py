@@ -11,7 +11,7 @@ import pandas as pd
 from .. import scenarios as S
 from .verdicts import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
                      claims_summary, combine, counts, median_half_width, precision)
-from .cost import bench_levels, bench_run_text, engines_table, fmt_target, targets_table, table2, timed, training_table
+from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
 from .figures import curves_figure, density_figure, speedup_figure
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
@@ -239,7 +239,7 @@ def show_precision(profile: str | None = None):
     med = median_half_width(data)
     show_table(p.drop(columns=["values"]), f"Precision of DVN's outputs ({_profile_words(profile)}): 95% half-width "
                "of the test accuracy over seeds, per scenario", "precision")
-    _md(f"**Median 95% half-width of DVN's outputs: {med:.2f} points** over {sum(p['DVN outputs'])} outputs "
+    _md(f"**Median 95% half-width over the DVN outputs: {med:.2f} points** over {sum(p['DVN outputs'])} outputs "
         f"(target: at most {PRECISION_TARGET:.1f}; {'met' if med <= PRECISION_TARGET else 'missed'}).")
 
 
@@ -289,10 +289,15 @@ def show_cost():
     lv = bench_levels(bench) if bench is not None else None
     if lv is None:
         _md(_not_measured("inference.csv"))
+    else:  # the headline engine first, then the others timed beside it (ONNX Runtime)
+        head = ((meta or {}).get("engine") or {}).get("name")
+        lv = lv.iloc[sorted(range(len(lv)), key=lambda i: lv["engine"].iloc[i] != head)]  # stable
     for sc, source in (("J2", "Table 2"), ("J1", "Section 4.3")):
         ours = lv[lv["scenario"] == sc] if lv is not None else None
         measured = ours is not None and len(ours)
-        engine = f", engine {ours['engine'].iloc[0]}" if measured else ""
+        engines = list(dict.fromkeys(ours["engine"])) if measured else []
+        engine = (f", engine{'s' * (len(engines) > 1)} " + " and ".join(engine_label(e) for e in engines)
+                  + (" (the headline engine first)" if len(engines) > 1 else "")) if measured else ""
         show_table(table2(lv, sc),
                    f"{source}, {sc}: reported (paper) beside ours ({timed(meta, sc)}{engine}); level l(i) uses "
                    "i units. Ours: median ms per image; speed-up = the full network's median time over the level's, "
@@ -342,9 +347,8 @@ def show_bench_switches():
         sweep = (meta.get("plan") or {}).get("sweep", "J2")
         show_table(engines_table(lev, sweep, (meta.get("engine") or {}).get("name")),
                    f"Inference: every engine on {sweep} ({timed(meta, sweep)}), all timed in the same rounds "
-                   "(results/bench/tables/levels.csv); pre-laid-out weights: fused BN and channels_last with the "
-                   "weights packed once in oneDNN's layout and ReLU and the residual add fused into the "
-                   "convolutions. Median ms per image; full network vs plain: the plain "
+                   "(results/bench/tables/levels.csv); ONNX Runtime: the BN-folded level exported to ONNX, run "
+                   "by ONNX Runtime's CPU provider. Median ms per image; full network vs plain: the plain "
                    "engine's full-network time over this one's; speed-up: the full network's median over the "
                    "level's under the same engine", "switches")
     probe = (meta.get("switches") or {}).get("threads_probe")

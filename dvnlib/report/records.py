@@ -40,6 +40,10 @@ def run_records(root=None) -> pd.DataFrame:
             "python / torch / torchvision": f"{v.get('python')} / {v.get('torch')} / {v.get('torchvision')}",
             "numpy / pandas / dvnlib": f"{v.get('numpy')} / {v.get('pandas')} / {v.get('dvnlib')}",
             "commit": commit or "unknown",
+            # the training source's hash (results.code_version) and runs of this configuration
+            # that other code trained, left out of metrics.csv
+            "code": (str(j.get("code") or "—")[:10]
+                     + (f"; {len(j['stale_runs'])} stale runs left out" if j.get("stale_runs") else "")),
             "train s": round(sum(r.get("train_seconds", 0) for rs in runs.values() for r in rs), 1),
             "wall s": round(sum(r.get("wall_seconds", 0) for rs in runs.values() for r in rs), 1),
         })
