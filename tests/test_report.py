@@ -214,3 +214,12 @@ def test_budget_from_the_learning_curve():
     b = report.budget_table(pd.DataFrame(rows))
     # 400 -> 800 adds 0.6 points, the first doubling under 1 point
     assert b["budget (steps)"].iloc[0] == 400 and b["train − test (points)"].iloc[0] == "+5.0"
+
+
+def test_finetune_sweep_ranks_settings_and_marks_the_chosen_one():
+    rows = [dict(finetune_lr_scale=sc, warmup=w, method=m, seed=seed, task=t, accuracy=80 + 10 * sc + 5 * w + t)
+            for sc in (0.1, 1.0) for w in (0.0, 0.1) for m in ("lwf", "dvn", "nestednet") for seed in (0, 1)
+            for t in (1, 2)]
+    t = report.finetune_table(pd.DataFrame(rows), chosen=(0.1, 0.0))
+    assert list(t["lr scale"]) == ["1", "1", "0.1", "0.1"] and t["score"].iloc[0] == "92.00"
+    assert t["LwF old task %"].iloc[0] == "91.50" and list(t["study profile"]) == ["", "", "", "chosen"]

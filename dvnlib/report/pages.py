@@ -18,7 +18,7 @@ from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
                       curves_path, is_ablation, is_evidence, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
-from .tables import ablation_table, budget_table, ours_table, twins_table
+from .tables import ablation_table, budget_table, finetune_table, ours_table, twins_table
 
 
 def _display(obj):
@@ -267,6 +267,24 @@ def show_curves():
         show_figure(curves_figure(c, sc, f"mean over {_seeds(c['seed'].nunique())}; band: 95% interval of test accuracy"))
     show_table(budget_table(curves), "Budget from the curves: the smallest number of SGD steps whose doubling adds "
                "less than 1 point of mean test accuracy, and train against test at the largest budget", "curves")
+
+
+def show_finetune_sweep(profile: str = "study"):
+    """The sweep behind the starting rate of every method that fine-tunes a trained network
+    (``results/FS1/sweep/finetune.csv``), the study profile's setting marked."""
+    f = results_dir() / "FS1" / "sweep" / "finetune.csv"
+    if not f.is_file():
+        _md("**Not yet computed:** `results/FS1/sweep/finetune.csv` is missing (`python scripts/sweep_finetune.py`).")
+        return
+    df = pd.read_csv(f, dtype={"units": str})
+    try:
+        p = S.get("FS1").profile(profile)
+        chosen = (p.finetune_lr_scale, p.warmup)
+    except (ValueError, AttributeError):
+        chosen = None
+    show_table(finetune_table(df, chosen), "Fine-tuning sweep on FS1: per starting-rate scale and warm-up, each "
+               "method's mean output accuracy over its outputs and seeds, the old task's beside it, and the score "
+               f"(their mean), best first; 'chosen': the {profile} profile's setting", "method")
 
 
 # --------------------------------------------------------------------------------------------

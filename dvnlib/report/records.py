@@ -85,10 +85,11 @@ def bench_record(root=None) -> pd.DataFrame:
 
 def study_record(root=None, profile: str | None = None) -> dict | None:
     """The whole study's record for ``profile`` (wall time, hardware, versions), as the study's
-    script writes it: ``results/quick_study.json`` for ``quick``, ``results/<profile>_study.json``
-    (or ``quick_study_<profile>.json``) otherwise; None if there is none."""
+    script writes it: ``results/quick_study.json`` for ``quick``, ``results/study.json`` for
+    ``study``, ``results/<profile>_study.json`` otherwise; None if there is none."""
     root, profile = Path(root or results_dir()), profile or book_profile(root)
-    names = ["quick_study.json"] if profile == "quick" else [f"{profile}_study.json", f"quick_study_{profile}.json"]
+    names = (["quick_study.json"] if profile == "quick" else ["study.json"] if profile == "study" else
+             [f"{profile}_study.json", f"quick_study_{profile}.json"])
     for name in names:
         if (root / name).is_file():
             return json.loads((root / name).read_text())

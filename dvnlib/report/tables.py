@@ -154,6 +154,37 @@ def budget_table(curves: pd.DataFrame, gain: float = DOUBLING_GAIN) -> pd.DataFr
 
 
 # --------------------------------------------------------------------------------------------
+# The fine-tuning sweep behind the sequential methods' starting rate (results/FS1/sweep/)
+
+def finetune_choice(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (finetune_lr_scale, warmup): each method's mean output accuracy (over its outputs and
+    seeds) and the score, their mean; best first. The choice is the top row: one setting for all
+    the methods that start from a trained network, favouring none."""
+    per = df.groupby(["finetune_lr_scale", "warmup", "method"])["accuracy"].mean().unstack("method")
+    per["score"] = per.mean(axis=1)
+    per["seeds"] = df.groupby(["finetune_lr_scale", "warmup"])["seed"].nunique()
+    return per.sort_values("score", ascending=False)
+
+
+def finetune_table(df: pd.DataFrame, chosen: tuple[float, float] | None = None) -> pd.DataFrame:
+    """``finetune_choice`` as the method page shows it, with each method's old-task (task 1) mean
+    accuracy beside (forgetting is what the sweep is about) and the study profile's row marked."""
+    c = finetune_choice(df)
+    methods = [m for m in c.columns if m not in ("score", "seeds")]
+    old = df[df["task"] == 1].groupby(["finetune_lr_scale", "warmup", "method"])["accuracy"].mean().unstack("method")
+    rows = []
+    for (scale, warm), r in c.iterrows():
+        row = {"lr scale": f"{scale:g}", "warm-up": f"{warm:g}"}
+        row.update({f"{label(m)} %": f"{r[m]:.2f}" for m in methods})
+        row.update({f"{label(m)} old task %": f"{old.loc[(scale, warm), m]:.2f}"
+                    if (scale, warm) in old.index and m in old.columns else "—" for m in methods})
+        row.update({"score": f"{r['score']:.2f}", "seeds": int(r["seeds"]),
+                    "study profile": "chosen" if chosen is not None and (scale, warm) == tuple(chosen) else ""})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
 # What the method page tabulates (no training: accounting and the registry only)
 
 def unit_orders_table(k: int) -> pd.DataFrame:
