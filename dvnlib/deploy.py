@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -385,17 +384,86 @@ def write_zoo(rows: Sequence[dict], path) -> Path:
 
 def zoo_summary(df):
     """Per (scenario, task, level): parameters, ONNX size, test accuracy mean and 95% interval
-    half-width over seeds, median batch-1 latency (the median over seeds of each seed's median)."""
+    half-width over seeds (``report.mean_ci``), median batch-1 latency (the median over seeds of
+    each seed's median). Reads a zoo CSV's rows; needs no torch."""
     import pandas as pd
 
-    from .report import t_quantile_975
+    from .report import mean_ci
     out = []
     for (sc, prof, t, l), g in df.groupby(["scenario", "profile", "task", "level"], sort=True):
-        n = len(g)
-        sd = float(g["accuracy"].std(ddof=1)) if n > 1 else math.nan
+        mean, half, n = mean_ci(g["accuracy"])
         out.append({"scenario": sc, "profile": prof, "task": int(t), "task_name": g["task_name"].iloc[0],
-                    "level": int(l), "units": g["units"].iloc[0], "params": int(g["params"].iloc[0]),
-                    "onnx_kb": float(g["onnx_bytes"].median()) / 1024, "accuracy": float(g["accuracy"].mean()),
-                    "ci95": t_quantile_975(n - 1) * sd / math.sqrt(n) if n > 1 else math.nan, "seeds": n,
+                    "level": int(l), "units": str(g["units"].iloc[0]), "params": int(g["params"].iloc[0]),
+                    "onnx_kb": float(g["onnx_bytes"].median()) / 1024, "accuracy": mean, "ci95": half,
+                    "onnx_accuracy": float(g["onnx_accuracy"].mean()), "seeds": n,
                     "latency_ms": float(g["latency_ms"].median())})
     return pd.DataFrame(out)
+
+
+
+def zoo_table(summary):
+    """The zoo as the book shows it: one row per (twin, task, level)."""
+    from .report.stats import fmt_ci
+    import pandas as pd
+    return pd.DataFrame({
+        "scenario": summary["scenario"], "task": [f"{t}: {n}" for t, n in zip(summary["task"], summary["task_name"])],
+        "level": summary["level"], "units": summary["units"], "parameters": [f"{p:,}" for p in summary["params"]],
+        "ONNX file (kB)": [f"{k:.0f}" for k in summary["onnx_kb"]],
+        "test accuracy % (mean ± 95%)": [fmt_ci(m, h) for m, h in zip(summary["accuracy"], summary["ci95"])],
+        "seeds": summary["seeds"],
+        "ONNX Runtime accuracy %": [f"{a:.1f}" for a in summary["onnx_accuracy"]],
+        "latency, batch 1 (ms)": [f"{x:.2f}" for x in summary["latency_ms"]]})
+
+
+def zoo_figure(summary):
+    """Accuracy against the memory budget (the ONNX file's size), one panel per twin, a line per
+    task through its levels, 95% intervals over seeds as error bars."""
+    import matplotlib.pyplot as plt
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.3), squeeze=False)
+    for ax, sc in zip(axes[0], scenarios):
+        d = summary[summary["scenario"] == sc]
+        for t, g in d.groupby("task"):
+            g = g.sort_values("level")
+            ax.errorbar(g["onnx_kb"], g["accuracy"], yerr=g["ci95"].fillna(0), marker="o", capsize=3,
+                        label=f"task {t}: {g['task_name'].iloc[0]}")
+            for _, r in g.iterrows():
+                ax.annotate(f"L{r['level']}", (r["onnx_kb"], r["accuracy"]), textcoords="offset points",
+                            xytext=(4, -10), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_title(f"{sc} ({d['profile'].iloc[0]} profile)", fontsize=10)
+        ax.set_xlabel("memory budget: ONNX file (kB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> int:
+    """``python -m dvnlib.deploy zoo --profile quick --root results/deploy/runs --out results/deploy/zoo.csv``:
+    the zoo CSV the book's deployment page reads."""
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(prog="python -m dvnlib.deploy", description=main.__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    z = sub.add_parser("zoo", help="export, measure and time every (task, level) of every kept dvn model")
+    z.add_argument("--scenarios", nargs="+", default=[s for s, x in S.SCENARIOS.items() if x.twin_of])
+    z.add_argument("--profile", default="quick")
+    z.add_argument("--root", default="results", help="results folder holding the models")
+    z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
+    z.add_argument("--rounds", type=int, default=30, help="timed batch-1 rounds per output")
+    z.add_argument("--out", required=True, help="the CSV to write")
+    args = ap.parse_args(argv)
+    rows = zoo(args.scenarios, args.profile, args.root, args.data_root, args.rounds,
+               log=lambda s: print(s, file=sys.stderr, flush=True))
+    if not rows:
+        print(f"error: no kept dvn models of {', '.join(args.scenarios)} ({args.profile}) under {args.root}",
+              file=sys.stderr)
+        return 2
+    print(write_zoo(rows, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -187,3 +187,20 @@ def test_cli_export_bad_input_is_one_line_and_status_2(kept, tmp_path, capsys, a
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err
     assert not (tmp_path / "x.onnx").exists()
+
+
+@needs_data
+def test_the_books_plain_onnxruntime_lines_run_an_exported_file(kept, tmp_path, monkeypatch, capsys):
+    """The deployment page's snippet, as printed there, on a file the export command wrote."""
+    import re
+    from pathlib import Path
+    root, _ = kept
+    page = (Path(__file__).resolve().parents[1] / "book" / "deploy.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    assert cli.main(["export", "FJ1", "--profile", "smoke", "--task", "2", "--level", "1",
+                     "--out", str(tmp_path / "fj2_task1.onnx"), "--results", str(root)]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    exec(snippet, {})
+    printed = eval(capsys.readouterr().out)
+    assert len(printed) == 8 and set(printed) <= {"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
