@@ -31,7 +31,11 @@ profile, start = sys.argv[1], int(sys.argv[2])
 scenarios = ["FJ1", "FH1", "FS1", "FJ2", "FJ3"]
 # This invocation's wall time skips what earlier invocations finished; the sum over every
 # (method, seed) record is the study's total training cost, however many invocations it took.
-records = [json.load(open(f)) for s in scenarios for f in glob.glob(f"results/{s}/{profile}/runs/*/seed*.json")]
+def records(s):  # every (method, seed) of the configuration the scenario's run.json shows
+    out = f"results/{s}/{profile}"
+    config = json.load(open(f"{out}/run.json"))["configuration_key"]
+    return [json.load(open(f)) for f in glob.glob(f"{out}/runs/*/{config}/seed*.json")]
+records = [r for s in scenarios for r in records(s)]
 R.write_json(f"results/quick_study_{profile}.json" if profile != "quick" else "results/quick_study.json",
              {"profile": profile, "wall_seconds_last_invocation": round(time.time() - start),
               "runs": len(records), "run_wall_seconds_total": round(sum(r["wall_seconds"] for r in records)),

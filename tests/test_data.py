@@ -454,3 +454,32 @@ def test_test_batches_cover_the_split_in_order():
     x = torch.cat([b[0] for b in batches])
     assert torch.equal(torch.cat([b[1] for b in batches]), data.y)
     assert torch.allclose(x, _normalised(data, data.x), atol=1e-5)
+
+
+def test_malformed_tiny_imagenet_names_the_file(tmp_path):
+    base = _write_tiny_imagenet(tmp_path)
+    task = TaskDef("tiny", "tiny_imagenet", 3, 64)
+    bad = base / "train" / TINY_WNIDS[1] / "images" / f"{TINY_WNIDS[1]}_2.JPEG"
+    good = bad.read_bytes()
+    bad.write_bytes(b"not a JPEG")
+    with pytest.raises(D.DatasetCorrupt, match=f"{bad}.*cannot be decoded.*tiny-imagenet-200.zip"):
+        D.load_task(task, "train", root=tmp_path)
+    bad.write_bytes(good)
+    (base / "val" / "val_annotations.txt").write_text("val_0.JPEG n01443537\n")  # spaces, not tabs
+    with pytest.raises(D.DatasetCorrupt, match="val_annotations.txt"):
+        D.load_task(task, "test", root=tmp_path)
+
+
+def test_unreadable_tiny_imagenet_cache_is_decoded_again(tmp_path):
+    base = _write_tiny_imagenet(tmp_path)
+    task = TaskDef("tiny", "tiny_imagenet", 3, 64)
+    first = D.load_task(task, "train", root=tmp_path)
+    (cache,) = (base / ".dvn_cache").glob("train-*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable Tiny-ImageNet cache"):
+        again = D.load_task(task, "train", root=tmp_path)
+    assert torch.equal(again.x, first.x)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        D.load_task(task, "train", root=tmp_path)  # rewritten: read without a warning

@@ -28,7 +28,7 @@ TINY = {"epochs": 1, "train_per_task": 64, "test_per_task": 64, "batch_size": 32
 
 
 def _run(out, **kw):
-    args = dict(scenario="FJ1", profile="smoke", methods="dvn", seeds=0, out_dir=out,
+    args = dict(scenario="FJ1", profile="smoke", methods=["dvn"], seeds=[0], out_dir=out,
                 progress=False, overrides=TINY, device="cpu")
     args.update(kw)
     return dvnlib.run(**args)
@@ -43,8 +43,9 @@ def no_data(monkeypatch):
 
 
 def _config_dir(out: Path, method="dvn") -> Path:
-    (d,) = (out / "FJ1" / "smoke" / "runs" / method).iterdir()
-    return d
+    """The folder of the one configuration's records of ``method`` (found, not assumed)."""
+    (record,) = (out / "FJ1" / "smoke" / "runs" / method).rglob("seed0.json")
+    return record.parent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ def test_record_without_a_code_version_is_stale(tmp_path, monkeypatch):
     meta = json.loads(record.read_text())
     old_key = R.config_key({**json.loads((tmp_path / "FJ1" / "smoke" / "run.json").read_text())["configuration"],
                             "method": "dvn", "seed": 0})
-    meta.pop("code")
+    meta.pop("code", None)
     meta["key"] = old_key
     record.write_text(json.dumps(meta))
     calls = []
