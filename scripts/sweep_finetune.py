@@ -24,21 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from dvnlib import methods as M, results as R, scenarios as S
+from dvnlib.report.tables import finetune_choice as choose
 from dvnlib.data import load_task
 from dvnlib.train import RunContext
 
 OUT = Path("results/FS1/sweep/finetune.csv")
 GRID = [(1.0, 0.0), (0.3, 0.0), (0.1, 0.0), (0.03, 0.0), (0.3, 0.1), (0.1, 0.1)]
 METHODS = ("lwf", "dvn", "nestednet")
-
-
-def choose(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (scale, warm-up): each method's mean output accuracy (over its outputs and seeds) and
-    the score, their mean; best first."""
-    per = df.groupby(["finetune_lr_scale", "warmup", "method"]).accuracy.mean().unstack("method")
-    per["score"] = per.mean(axis=1)
-    per["seeds"] = df.groupby(["finetune_lr_scale", "warmup"]).seed.nunique()
-    return per.sort_values("score", ascending=False)
 
 
 def main(argv=None) -> int:
