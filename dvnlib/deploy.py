@@ -112,11 +112,8 @@ def load(scenario: str, profile: str, seed: int, method: str = "dvn", root="resu
     d = model_dir(root, scenario, profile, method)
     pt, js = d / f"seed{seed}.pt", d / f"seed{seed}.json"
     if not (pt.is_file() and js.is_file()):
-        record = Path(root) / scenario / profile / "runs" / method / f"seed{seed}.json"
-        again = (f" A run recorded in {record} finished before models were kept and is not retrained: "
-                 f"delete that record (and its .csv) to train it again." if record.is_file() else "")
         raise ModelMissing(f"no trained {method} model of {scenario} ({profile}, seed {seed}) at {pt}: "
-                           f"`{_produce_command(scenario, profile, seed, method, root)}` writes it.{again}")
+                           f"`{_produce_command(scenario, profile, seed, method, root)}` writes it")
     meta = json.loads(js.read_text())
     net = DVNNet.from_layout(layout_from_json(meta["layout"]))
     net.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
