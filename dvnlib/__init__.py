@@ -6,6 +6,8 @@ CVPR 2019), reproduced.
     logits = net(x, task=1, level=2)    # one (task, level) output; tasks and levels count from 1
     sub = net.extract(task=1, level=2)  # a standalone, physically smaller nn.Module (eval mode)
     info = dvnlib.summary("J2")         # parameters and density of every (task, level)
+    net = dvnlib.load("FJ2", "quick", seed=0)                    # a run's kept, trained network
+    dvnlib.export(net, 1, net.level_for(1, 100_000), "m.onnx")  # one (task, level) under a budget
 
 ``build`` and the training code import torch lazily, so that ``summary`` and the scenario registry
 answer quickly without it.
@@ -14,7 +16,7 @@ from .accounting import summary
 from .layout import layout
 from .scenarios import SCENARIOS, get as scenario
 
-__all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS"]
+__all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS", "load", "export"]
 __version__ = "0.1.0"
 
 
@@ -27,3 +29,15 @@ def run(*args, **kwargs):
     """Train and evaluate a scenario; see ``dvnlib.runner.run``."""
     from .runner import run as _run
     return _run(*args, **kwargs)
+
+
+def load(scenario, profile, seed, method="dvn", root="results"):
+    """The trained network a run kept; see ``dvnlib.deploy.load``."""
+    from .deploy import load as _load
+    return _load(scenario, profile, seed, method, root)
+
+
+def export(net, task, level, path, preprocess=None):
+    """One (task, level) of ``net`` as an ONNX file; see ``dvnlib.deploy.export``."""
+    from .deploy import export as _export
+    return _export(net, task, level, path, preprocess)

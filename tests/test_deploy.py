@@ -27,7 +27,7 @@ def kept(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     dvnlib.run("FJ1", "smoke", methods=["dvn"], seeds=[0], out_dir=root, progress=False, overrides=SMALL,
                device="cpu")
-    return root, deploy.load("FJ1", "smoke", 0, root=root)
+    return root, dvnlib.load("FJ1", "smoke", 0, root=root)  # the package-level entry point
 
 
 def _ort_logits(path, x):
@@ -91,7 +91,7 @@ def test_onnx_runtime_gives_the_extracted_modules_logits(kept, tmp_path):
                           tuple(info["mean"]), tuple(info["std"]))
         with torch.no_grad():
             ref = net.extract(t, l)(next(D.test_batches(data, 7))[0])
-        got = _ort_logits(deploy.export(net, t, l, tmp_path / f"t{t}l{l}.onnx"), x)
+        got = _ort_logits(dvnlib.export(net, t, l, tmp_path / f"t{t}l{l}.onnx"), x)
         assert got.shape == (7, 5)
         assert (got - ref).abs().max() <= 1e-4 * ref.abs().max()
 
