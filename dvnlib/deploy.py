@@ -394,7 +394,9 @@ def zoo_summary(df):
                     "onnx_kb": float(g["onnx_bytes"].median()) / 1024, "accuracy": mean, "ci95": half,
                     "onnx_accuracy": float(g["onnx_accuracy"].mean()), "seeds": n,
                     "latency_ms": float(g["latency_ms"].median())})
-    return pd.DataFrame(out)
+    order = {sc: i for i, sc in enumerate(S.SCENARIOS)}  # the registry's order: FJ1 FJ2 FJ3 FH1 FS1
+    return pd.DataFrame(out).sort_values(["scenario", "task", "level"], key=lambda c: c.map(order)
+                                         if c.name == "scenario" else c, kind="stable").reset_index(drop=True)
 
 
 
