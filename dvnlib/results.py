@@ -215,8 +215,11 @@ def check_writable(folder) -> Path:
 
 
 # The modules whose code decides a run's numbers. The rest (the book's report, the command line,
-# the benchmark, deployment) can change without making finished runs stale.
-_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "report.py", "book.py")
+# the benchmark, deployment) can change without making finished runs stale. ``workers.py`` and
+# ``locks.py`` decide where and when a run executes (which process, which cluster job), never what
+# it computes: scheduling changes keep finished runs valid.
+_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "report.py", "book.py",
+                 "workers.py", "locks.py")
 
 
 def code_files(package: str | os.PathLike | None = None) -> list[Path]:

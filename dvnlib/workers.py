@@ -1,0 +1,377 @@
+"""Where a study's (method, seed) runs execute: in this process, in worker processes of this
+machine, or as cluster jobs through submitit. None of it changes a run's numbers.
+
+``runner.run`` hands ``execute`` the runs it was asked for. Each is a work item that trains one
+(method, seed) under its lock (``locks.FileLock`` beside its record,
+``runs/<method>/<config>/seed<N>.lock``), so that runners, workers and jobs pointed at one results
+folder never train a run twice:
+
+* a run already finished (same identity) is read back, not trained;
+* a run locked by another live runner is put back at the end of the queue; when its turn comes
+  again, its worker waits for the lock and then reads the run back (or trains it, if its holder
+  died without finishing: a dead holder's lock is taken over, with a message);
+* stages that several runs of a seed share (``methods.common.independent_network``: sequential
+  methods' old network, the baselines' networks) have their own lock: one run trains the stage,
+  the others wait and read its final checkpoint back. The queue is method-major (method 1 for
+  every seed, then method 2, ...), so workers that start together mostly hold different seeds.
+
+Executors:
+
+* ``local`` (default): ``workers=1`` trains in this process (per-run progress bars, as before);
+  ``workers=N`` uses N spawned processes, each with ``threads`` torch threads (default: the
+  cores over N), per-run bars off and one bar of runs finished here;
+* ``submitit``: one job per (method, seed) through ``submitit.AutoExecutor``: Slurm where it is
+  found (``Cluster`` settings: partition, GPUs, time, memory, CPUs per job; each job resolves
+  ``device`` on its node), else submitit's local executor (jobs as processes of this machine,
+  ``workers`` at once). Jobs write to ``out_dir`` exactly as a local run does; this process waits
+  for them and then gathers ``metrics.csv``. If it is stopped, the jobs go on; running the same
+  command again reads the finished runs back and waits for the ones still locked.
+
+Numbers are bit-identical across executors at equal ``threads``: every run seeds its own networks
+and data order, and sees nothing of the others. (torch on CPU rounds differently with another
+number of threads: pass ``threads`` to compare a serial run with workers on another machine.)
+This module and ``locks.py`` are left out of the run identity's code hash
+(``results._NOT_TRAINING``): they decide where a run executes, not what it computes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("dvnlib")
+
+EXECUTORS = ("local", "submitit")
+SUBMITIT_PIN = "submitit==1.5.4"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What each Slurm job asks for (submitit's ``AutoExecutor`` parameters). One run needs one
+    GPU; the study profile's runs take well under a day on one."""
+    partition: str | None = None  # None: the cluster's default partition
+    gpus_per_job: int = 1
+    cpus_per_job: int = 8  # data loading and the augmentation of a batch run on the CPU
+    mem_gb: int = 32
+    time_min: int = 24 * 60  # a job's time limit; an interrupted run resumes from its last epoch
+    folder: str | None = None  # submitit's logs and pickles; default <out_dir>/<scenario>/<profile>/submitit
+    poll: float = 5.0  # seconds between looks at running jobs
+    local: bool = False  # force submitit's local executor even where Slurm is found
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``check_schedule``'s checked plan: how many at once, where, with how many threads."""
+    executor: str
+    workers: int | None  # processes (local) or jobs at once (submitit; None: no limit on Slurm)
+    threads: int | None  # torch threads per run; None: leave torch's setting (serial)
+    cluster: Cluster
+    backend: str = "local"  # what submitit found: "slurm" or "local"
+    device_check: str | None = None  # what runner.run checks here ("cpu" for a Slurm study's jobs)
+    job_device: str | None = None  # the device each cluster job resolves on its node, or None
+
+
+def _positive_int(value, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        n = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        n = None
+    if n is None or n < 1 or (isinstance(value, float) and value != n):
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return n
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_schedule(workers=None, executor: str | None = "local", threads=None, cluster=None,
+                   device=None) -> Schedule:
+    """Check the scheduling arguments of ``runner.run`` before any data is read."""
+    ex = str(executor or "local").strip().lower()
+    if ex not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}: valid executors are {', '.join(EXECUTORS)}")
+    n = _positive_int(workers, "workers")
+    t = _positive_int(threads, "threads")
+    if cluster is None:
+        cl = Cluster()
+    elif isinstance(cluster, Cluster):
+        cl = cluster
+    elif isinstance(cluster, dict):
+        known = {f.name for f in dataclasses.fields(Cluster)}
+        bad = sorted(set(cluster) - known)
+        if bad:
+            raise ValueError(f"unknown cluster settings {', '.join(bad)}: valid are {', '.join(sorted(known))}")
+        cl = Cluster(**{k: v for k, v in cluster.items() if v is not None})
+    else:
+        raise ValueError(f"cluster must be a dict of settings ({', '.join(f.name for f in dataclasses.fields(Cluster))}), "
+                         f"got {type(cluster).__name__}")
+    if ex == "local":
+        n = n or 1
+        if n > 1 and t is None:
+            t = max(1, cores() // n)
+        return Schedule(ex, n, t, cl, device_check=device)
+    try:
+        import submitit
+    except ImportError:
+        raise ValueError(f"executor 'submitit' needs the submitit package: pip install {SUBMITIT_PIN}") from None
+    backend = "local" if cl.local else submitit.AutoExecutor.which()
+    if backend == "slurm":
+        # The submitting node (a login node) may have no GPU: each job resolves the device on its
+        # own node. Only the spelling is checked here.
+        from .request import DEVICES, _DEVICE
+        d = "auto" if device in (None, "") else str(device).strip().lower()
+        if not _DEVICE.fullmatch(d):
+            raise ValueError(f"unknown device {device!r}: valid devices are {', '.join(DEVICES)}")
+        return Schedule(ex, n, t or cl.cpus_per_job, cl, backend, device_check="cpu", job_device=d)
+    n = n or 1
+    return Schedule(ex, n, t or max(1, cores() // n), cl, backend, device_check=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# One work item: what a worker process or a cluster job runs.
+
+@dataclass(frozen=True)
+class Job:
+    req: object  # request.Request (picklable: frozen dataclasses and paths)
+    method: str
+    seed: int
+    data_root: str | None
+    progress: bool  # per-run progress bars
+    wait: bool = False  # wait for a run another runner holds (else report "held" at once)
+    threads: int | None = None
+    resolve_device: bool = False  # a cluster job: resolve req.device ("auto", "cuda") here
+    log_level: int | None = None  # set up logging in a fresh process at this level
+
+    @property
+    def what(self) -> str:
+        return f"{self.req.scenario.id} {self.method} seed {self.seed}"
+
+
+_DATA: dict = {}  # the tasks loaded by this process, reused by its next work items
+
+
+def work(job: Job) -> str:
+    """Train one (method, seed) unless it is finished or held: returns "trained", "finished"
+    (read back) or "held" (another live runner has it; only when ``job.wait`` is False)."""
+    from . import runner
+    from .locks import FileLock
+    if job.log_level is not None and not logging.getLogger().handlers:
+        logging.basicConfig(level=job.log_level, format=f"[pid {os.getpid()}] %(message)s")
+    req = job.req
+    if job.resolve_device:
+        from .request import check_device
+        req = dataclasses.replace(req, device=check_device(req.device))
+    if runner.is_finished(req, job.method, job.seed):
+        return "finished"
+    record, _ = runner.run_key(req, job.method, job.seed)
+    lock = FileLock(record.with_suffix(".lock"), job.what)
+    if not lock.acquire(wait=job.wait):
+        return "held"
+    try:
+        if runner.is_finished(req, job.method, job.seed):  # finished by its holder while we waited
+            return "finished"
+        if job.threads is not None:
+            import torch
+            torch.set_num_threads(job.threads)
+        runner.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA)
+        return "trained"
+    finally:
+        lock.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# Launchers: the same queue, three ways of running a work item.
+
+class _Done:
+    """A finished work item of the serial launcher, shaped like a future."""
+
+    def __init__(self, fn, job):
+        self._result = self._error = None
+        try:
+            self._result = fn(job)
+        except Exception as e:  # noqa: BLE001 - raised again by result(), like a future's
+            self._error = e
+
+    def done(self):
+        return True
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _Serial:
+    capacity = 1
+
+    def __init__(self, threads: int | None):
+        self.threads, self._before = threads, None
+        if threads is not None:
+            import torch
+            self._before = torch.get_num_threads()
+
+    def launch(self, job: Job):
+        return _Done(work, dataclasses.replace(job, threads=self.threads))
+
+    def wait(self, handles):
+        return list(handles)
+
+    def result(self, h):
+        return h.result()
+
+    def close(self, error: bool):
+        if self._before is not None:
+            import torch
+            torch.set_num_threads(self._before)
+
+
+class _Pool:
+    def __init__(self, n: int, threads: int | None):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.capacity, self.threads = n, threads
+        # spawn, not fork: a forked torch (its thread pools, CUDA) is not safe to use
+        self.pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+
+    def launch(self, job: Job):
+        return self.pool.submit(work, dataclasses.replace(job, progress=False, threads=self.threads,
+                                                          log_level=logging.getLogger("dvnlib").getEffectiveLevel()))
+
+    def wait(self, handles):
+        from concurrent.futures import FIRST_COMPLETED, wait
+        return list(wait(handles, return_when=FIRST_COMPLETED).done)
+
+    def result(self, h):
+        from concurrent.futures.process import BrokenProcessPool
+        try:
+            return h.result()
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a worker process ended abruptly (out of memory, killed, or it could not start): a "
+                "script that calls dvnlib.run(workers=N) must do so under `if __name__ == \"__main__\":`, "
+                "since each worker imports the script again") from None
+
+    def close(self, error: bool):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Submitit:
+    def __init__(self, sched: Schedule, folder: Path, label: str, device: str):
+        import submitit
+        cl = sched.cluster
+        self.poll = cl.poll if sched.backend == "slurm" else min(cl.poll, 0.5)
+        self.capacity = sched.workers or 10 ** 9
+        self.threads, self.slurm = sched.threads, sched.backend == "slurm"
+        self.ex = submitit.AutoExecutor(folder=str(folder), cluster=sched.backend)
+        local_gpus = 1 if str(device).startswith("cuda") else 0
+        # jobs import dvnlib from this checkout even where it is not installed on the nodes
+        repo = Path(__file__).resolve().parent.parent
+        setup = [f"export PYTHONPATH={shlex.quote(str(repo))}${{PYTHONPATH:+:$PYTHONPATH}}"]
+        self.ex.update_parameters(
+            name=f"dvn-{label}", timeout_min=cl.time_min, mem_gb=cl.mem_gb, cpus_per_task=cl.cpus_per_job,
+            gpus_per_node=cl.gpus_per_job if self.slurm else local_gpus, tasks_per_node=1, nodes=1,
+            slurm_partition=cl.partition, slurm_setup=setup, local_setup=setup)
+        self.jobs: dict = {}
+
+    def launch(self, job: Job):
+        j = dataclasses.replace(job, progress=False, threads=self.threads, resolve_device=self.slurm,
+                                log_level=logging.INFO)
+        sub = self.ex.submit(work, j)
+        self.jobs[id(sub)] = j
+        log.info("%s: submitted as job %s", j.what, sub.job_id)
+        return sub
+
+    def wait(self, handles):
+        while True:
+            done = [h for h in handles if h.done()]
+            if done:
+                return done
+            time.sleep(self.poll)
+
+    def result(self, h):
+        from submitit.core.utils import UncompletedJobError
+        try:
+            return h.result()
+        except UncompletedJobError as e:  # also FailedJobError: the job's own error is in its log
+            what = self.jobs.get(id(h))
+            raise RuntimeError(f"job {h.job_id} ({what.what if what else 'a run'}) did not finish: "
+                               f"{' '.join(str(e).split())[-600:]} (its log: {h.paths.stderr})") from None
+
+    def close(self, error: bool):
+        pass  # jobs of a stopped runner go on; the same command then reads them back
+
+
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    trained: int = 0
+    finished: int = 0  # read back: finished before, or by another runner while we waited
+    waited: list = field(default_factory=list)  # runs another runner held when first met
+
+
+def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
+    """Bring every (method, seed) of ``items`` to finished, by the schedule's executor."""
+    from tqdm.auto import tqdm
+
+    from . import runner
+    tally = Tally()
+    pending = []
+    for method, seed in items:
+        if runner.is_finished(req, method, seed):
+            log.info("%s %s seed %d: already finished, reading its results", req.scenario.id, method, seed)
+            tally.finished += 1
+        else:
+            pending.append((method, seed))
+    if not pending:
+        return tally
+    root = None if data_root is None else str(data_root)
+    queue = deque(Job(req, m, s, root, progress) for m, s in pending)
+    if sched.executor == "submitit":
+        folder = Path(sched.cluster.folder) if sched.cluster.folder else req.out / "submitit"
+        launcher = _Submitit(sched, folder, f"{req.scenario.id}-{req.profile}", req.device)
+    elif sched.workers and sched.workers > 1 and len(pending) > 1:
+        launcher = _Pool(min(sched.workers, len(pending)), sched.threads)
+    else:
+        launcher = _Serial(sched.threads)
+    bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="run", dynamic_ncols=True,
+               desc=f"{req.scenario.id} {req.profile}: runs finished",
+               disable=not progress or isinstance(launcher, _Serial) and len(pending) == 1)
+    running: dict = {}
+    error = None
+    try:
+        while running or (queue and error is None):
+            while queue and error is None and len(running) < launcher.capacity:
+                job = queue.popleft()
+                running[launcher.launch(job)] = job
+            for h in launcher.wait(list(running)):
+                job = running.pop(h)
+                try:
+                    status = launcher.result(h)
+                except Exception as e:  # noqa: BLE001 - the first error stops new launches
+                    error = error or e
+                    continue
+                if status == "held":  # its turn comes again after the others, then it waits
+                    log.info("%s is being trained by another runner: coming back to it later", job.what)
+                    tally.waited.append(job.what)
+                    queue.append(dataclasses.replace(job, wait=True))
+                    continue
+                setattr(tally, status, getattr(tally, status) + 1)
+                bar.update(1)
+    finally:
+        launcher.close(error is not None)
+        bar.close()
+    if error is not None:
+        raise error
+    return tally
