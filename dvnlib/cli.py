@@ -51,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     r.add_argument("--out", default="results", help="results folder (default: results)")
     r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N or mps")
+    r.add_argument("--workers", type=int, help="train N runs at once: worker processes here, or at most N "
+                   "cluster jobs at once with --executor submitit (default: 1 here, no limit on Slurm)")
+    r.add_argument("--executor", choices=("local", "submitit"), default="local",
+                   help="submitit: one job per (method, seed), on Slurm where found, else local processes")
+    r.add_argument("--threads", type=int, help="torch threads per run (default: the cores over --workers; "
+                   "Slurm: --cpus-per-job)")
+    r.add_argument("--partition", help="Slurm partition (default: the cluster's)")
+    r.add_argument("--gpus-per-job", type=int, help="GPUs per Slurm job (default 1)")
+    r.add_argument("--cpus-per-job", type=int, help="CPUs per Slurm job (default 8)")
+    r.add_argument("--mem-gb", type=int, help="memory per Slurm job in GB (default 32)")
+    r.add_argument("--time-min", type=int, help="time limit per Slurm job in minutes (default 1440)")
     b = sub.add_parser("bench", help="time every level against the full network, training and data")
     b.add_argument("--quick", action="store_true", help="a shorter run (under a minute on a 2-core CPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -96,8 +107,11 @@ def _command(args) -> None:
         from .runner import run
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         overrides = dict(_setting(x) for x in args.overrides)
+        cluster = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+                   "mem_gb": args.mem_gb, "time_min": args.time_min}
         df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,
-                 out_dir=args.out, device=args.device, overrides=overrides or None)
+                 out_dir=args.out, device=args.device, overrides=overrides or None, workers=args.workers,
+                 executor=args.executor, threads=args.threads, cluster=cluster)
         print(table(df).to_string(index=False))
     elif args.command == "bench":
         from . import bench  # imports torch: kept out of the summary's path

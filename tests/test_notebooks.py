@@ -39,6 +39,6 @@ def test_notebooks_hold_one_parameters_cell():
         tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, nb_path
         src = tagged[0].source
-        for name in ("scenario", "profile", "methods", "seeds", "data_root", "out_dir", "device"):
+        for name in ("scenario", "profile", "methods", "seeds", "data_root", "out_dir", "device", "workers"):
             assert f"{name} =" in src, (nb_path, name)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{nb_path} has outputs stored"
