@@ -296,7 +296,8 @@ def test_family_defaults_are_the_papers_comparisons():
 OVERRIDES = {"epochs": 1, "batch_size": 32, "train_per_task": 32, "test_per_task": 64}
 
 
-@pytest.mark.parametrize("scenario, extra", [("FJ1", ("nestednet-me", "baseline-full")), ("FH1", ()), ("FS1", ())])
+@pytest.mark.parametrize("scenario, extra", [("FJ1", ("nestednet-me", "baseline-full", "dvn-shared-affine")),
+                                             ("FH1", ()), ("FS1", ("dvn-random-expansion",))])
 def test_every_method_end_to_end(tmp_path, scenario, extra):
     pytest.importorskip("dvnlib.data")
     s = S.get(scenario)
@@ -306,7 +307,7 @@ def test_every_method_end_to_end(tmp_path, scenario, extra):
     n_tasks = len(s.tasks)
     expected_rows = {"dvn": n_tasks * s.k, "baseline": n_tasks * s.k, "nestednet": n_tasks, "packnet": n_tasks,
                      "nestednet-me": n_tasks * s.k, "baseline-full": n_tasks, "feature_extraction": 2,
-                     "lwf": 2, "dacnn": 2}
+                     "lwf": 2, "dacnn": 2, "dvn-shared-affine": n_tasks * s.k, "dvn-random-expansion": n_tasks * s.k}
     for m, g in df.groupby("method"):
         assert len(g) == expected_rows[m], m
         assert sorted(g.task.unique()) == list(range(1, n_tasks + 1))
