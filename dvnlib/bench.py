@@ -29,7 +29,8 @@ public APIs: ``plain`` is the extracted ``CompactNet`` as it is, in eager PyTorc
 ``onnxruntime`` (CPU) is the BN-folded level exported to ONNX (TorchScript exporter, opset
 ``deploy.OPSET``) and run by ONNX Runtime's CPU provider with full graph optimisation, what
 ``dvnlib.deploy`` ships. Every level is timed under every engine in the same rounds; the headline
-rows (``inference``) are the headline engine's and ONNX Runtime's, on every scenario. Timings of
+rows (``inference``) are the headline engine's, ONNX Runtime's and the fastest eager engine's, on
+every scenario. Timings of
 the top level and the full network are the same measurement.
 """
 from __future__ import annotations
@@ -660,13 +661,15 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = 1, engin
         del nets
         rows = level_rows(timings)
         large = max(plan.batches)
+        full = {r["engine"]: r["ms_per_image"] for r in rows
+                if r["scenario"] == plan.sweep and r["batch"] == large and r["level"] == max(
+                    x["level"] for x in rows if x["scenario"] == plan.sweep)}
         if engine is None:
-            full = {r["engine"]: r["ms_per_image"] for r in rows
-                    if r["scenario"] == plan.sweep and r["batch"] == large and r["level"] == max(
-                        x["level"] for x in rows if x["scenario"] == plan.sweep)}
             engine = min(full, key=full.get)
-        # The headline rows: the headline engine's and ONNX Runtime's (the deployment engine).
-        shown = list(dict.fromkeys(e for e in (engine, ORT) if e in by_name))
+        # The headline rows: the headline engine's, ONNX Runtime's (the deployment engine) and the
+        # fastest PyTorch engine's, so that every scenario has ONNX Runtime beside eager PyTorch.
+        eager = min((e for e in full if e != ORT), key=full.get, default=None)
+        shown = list(dict.fromkeys(e for e in (engine, ORT, eager) if e in by_name))
         for sc in plan.inference:
             if sc == plan.sweep:
                 continue
