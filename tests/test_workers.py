@@ -1,0 +1,198 @@
+"""Runs beyond one process (issue 11): worker processes and submitit jobs give the serial numbers;
+locks keep concurrent runners from training a run or a shared stage twice; dead holders' locks
+are taken over; scheduling code is not part of a run's identity.
+
+Trainings are counted from the checkpoints written: with one epoch, every training of a stage
+saves its checkpoint exactly once. Worker processes and subprocesses start with a
+``sitecustomize`` (put on their PYTHONPATH here) that appends each save to a trace file."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import dvnlib
+from dvnlib import locks, results as R, runner, workers as W
+from dvnlib.data import data_root
+
+pytestmark = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
+                                reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
+
+TINY = {"epochs": 1, "train_per_task": 64, "test_per_task": 64, "batch_size": 32}
+REPO = Path(__file__).resolve().parent.parent
+
+SITECUSTOMIZE = """
+import os
+if os.environ.get("DVN_TRACE_SAVES"):
+    import dvnlib.results as _R
+    _save = _R.save_checkpoint
+
+    def save_checkpoint(path, state):
+        _save(path, state)
+        with open(os.environ["DVN_TRACE_SAVES"], "a") as f:
+            f.write(f"{os.getpid()} {path}\\n")
+    _R.save_checkpoint = save_checkpoint
+"""
+
+
+@pytest.fixture
+def trace(tmp_path, monkeypatch):
+    """Trace file of checkpoint saves by every process started from here on (spawned workers,
+    submitit jobs, subprocesses); ``count()`` gives saves per checkpoint path (relative)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    log = tmp_path / "saves.txt"
+    monkeypatch.setenv("DVN_TRACE_SAVES", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+    def count(under: Path) -> Counter:
+        lines = log.read_text().splitlines() if log.exists() else []
+        paths = (Path(line.split(" ", 1)[1]) for line in lines)
+        return Counter(q.relative_to(under).as_posix() for q in paths if q.is_relative_to(under))
+    return count
+
+
+def _run(out, **kw):
+    args = dict(scenario="FJ1", profile="smoke", methods=["dvn", "baseline"], seeds=[0, 1], out_dir=out,
+                progress=False, overrides=TINY, device="cpu", threads=1)
+    args.update(kw)
+    return dvnlib.run(**args)
+
+
+def test_serial_workers_and_submitit_give_identical_metrics(tmp_path, trace):
+    _run(tmp_path / "serial")
+    _run(tmp_path / "workers", workers=2)
+    _run(tmp_path / "submitit", executor="submitit", workers=2, cluster={"local": True})
+    serial = (tmp_path / "serial" / "FJ1" / "smoke" / "metrics.csv").read_bytes()
+    assert serial.count(b"\n") == 1 + 2 * (4 + 4)  # header; 2 seeds x (dvn 4 outputs + baseline 4 networks)
+    for other in ("workers", "submitit"):
+        assert (tmp_path / other / "FJ1" / "smoke" / "metrics.csv").read_bytes() == serial, other
+    # the workers and the jobs each trained every run once (the serial run is in this process)
+    for other in ("workers", "submitit"):
+        saves = trace(tmp_path / other / "FJ1" / "smoke")
+        assert saves and set(saves.values()) == {1}, saves
+        assert sum(p.endswith("dvn.pt") for p in saves) == 2  # one per seed
+
+
+def test_two_concurrent_runners_train_every_run_once(tmp_path, trace):
+    out = tmp_path / "shared-out"
+    script = textwrap.dedent(f"""
+        import dvnlib
+        if __name__ == "__main__":
+            dvnlib.run("FJ1", "smoke", methods=["dvn", "baseline-full", "packnet"], seeds=[0, 1],
+                       out_dir={str(out)!r}, progress=False, overrides={TINY!r}, device="cpu", threads=1)
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    saves = trace(out / "FJ1" / "smoke")
+    # every run's checkpoints and every shared stage written by one training, not two
+    assert set(saves.values()) == {1}, saves
+    assert sum(p.endswith("dvn.pt") for p in saves) == 2
+    assert sum("/shared/" in p for p in saves) == 2 * 2  # baseline-full: one network per task and seed
+    m = (out / "FJ1" / "smoke" / "metrics.csv").read_text().splitlines()
+    assert {line.split(",")[2] for line in m[1:]} == {"dvn", "baseline-full", "packnet"}
+    assert not list(out.rglob("*.lock")), "a lock was left behind"
+
+
+def test_shared_stage_is_trained_once_with_workers(tmp_path, trace):
+    # baseline and baseline-full share their full-width networks: two workers, one seed, both
+    # runs at once; one trains each shared stage, the other waits and reads it back
+    df = _run(tmp_path, methods=["baseline", "baseline-full"], seeds=[0], workers=2)
+    saves = trace(tmp_path / "FJ1" / "smoke")
+    shared = {p: n for p, n in saves.items() if "/shared/" in p}
+    assert len(shared) == 4 and set(shared.values()) == {1}, saves  # 2 tasks x 2 widths, once each
+    full = df[df.method == "baseline-full"].set_index(["seed", "task"])["accuracy"]
+    base = df[(df.method == "baseline") & (df.level == 2)].set_index(["seed", "task"])["accuracy"]
+    assert full.equals(base)  # the very same networks
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
+    out = tmp_path / "FJ1" / "smoke"
+    req = runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path)
+    record, _ = runner.run_key(req, "dvn", 0)
+    lock = record.with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "what": "FJ1 dvn seed 0",
+                                "started": "2026-01-01T00:00:00+00:00"}))
+    with caplog.at_level("INFO", logger="dvnlib"):
+        _run(tmp_path, methods=["dvn"], seeds=[0])
+    assert "taking over the lock" in caplog.text and "no longer running" in caplog.text
+    assert record.exists() and not lock.exists()
+    assert (out / "metrics.csv").read_text().count("\n") == 1 + 4
+
+
+def test_lock_of_a_live_holder_is_respected(tmp_path):
+    path = tmp_path / "x.lock"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from dvnlib.locks import FileLock
+        l = FileLock({str(path)!r}, "held by a test")
+        assert l.acquire(wait=False)
+        print("held", flush=True)
+        sys.stdin.read()  # until the test closes our stdin
+        l.release()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        mine = locks.FileLock(path, "second", poll=0.05)
+        assert not mine.acquire(wait=False)
+        assert mine.holder()["pid"] == holder.pid
+        assert not mine.acquire(wait=True, timeout=0.3)  # still held: waited, then gave up
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert mine.acquire(wait=True, timeout=30)  # released by its holder: ours now
+    mine.release()
+    assert not path.exists()
+
+
+def test_another_hosts_lock_is_taken_over_only_after_the_timeout(tmp_path, caplog):
+    path = tmp_path / "y.lock"
+    path.write_text(json.dumps({"host": "node-that-is-not-here", "pid": 1, "what": "a cluster job"}))
+    assert not locks.FileLock(path, stale_after=60).acquire(wait=False)  # fresh: alive
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    with caplog.at_level("WARNING", logger="dvnlib"):
+        lk = locks.FileLock(path, stale_after=60)
+        assert lk.acquire(wait=False)
+    assert "no sign of life from host node-that-is-not-here" in caplog.text
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    lk.release()
+
+
+def test_scheduling_code_is_not_in_the_run_identity():
+    names = {f.name for f in R.code_files()}
+    assert "workers.py" not in names and "locks.py" not in names
+    assert {"runner.py", "train.py"} <= names
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(workers=0), "workers must be a whole number of at least 1"),
+    (dict(executor="dask"), "valid executors are local, submitit"),
+    (dict(cluster={"gpus": 2}), "unknown cluster settings gpus"),
+])
+def test_bad_schedule_is_refused_before_any_data(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        _run(tmp_path, data_root=tmp_path / "no-data-here", **kw)
+
+
+def test_worker_threads_default_to_a_share_of_the_cores():
+    s = W.check_schedule(workers=2)
+    assert s.workers == 2 and s.threads == max(1, W.cores() // 2)
+    assert W.check_schedule().threads is None  # serial: torch's setting is left as it is
