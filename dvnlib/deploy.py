@@ -418,9 +418,14 @@ def zoo_figure(summary):
     """Accuracy against the memory budget (the ONNX file's size), one panel per twin, a line per
     task through its levels, 95% intervals over seeds as error bars."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
     scenarios = list(dict.fromkeys(summary["scenario"]))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.6 * len(scenarios), 3.3), squeeze=False)
-    for ax, sc in zip(axes[0], scenarios):
+    cols = min(3, len(scenarios))
+    rows = -(-len(scenarios) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(scenarios):]:
+        ax.set_visible(False)
+    for ax, sc in zip(axes.flat, scenarios):
         d = summary[summary["scenario"] == sc]
         for t, g in d.groupby("task"):
             g = g.sort_values("level")
@@ -430,11 +435,14 @@ def zoo_figure(summary):
                 ax.annotate(f"L{r['level']}", (r["onnx_kb"], r["accuracy"]), textcoords="offset points",
                             xytext=(4, -10), fontsize=7)
         ax.set_xscale("log")
+        ax.set_xticks(sorted(set(d["onnx_kb"].round(-1))))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{sc} ({d['profile'].iloc[0]} profile)", fontsize=10)
         ax.set_xlabel("memory budget: ONNX file (kB)")
+        ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
