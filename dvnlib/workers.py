@@ -9,7 +9,10 @@ folder never train a run twice:
 * a run already finished (same identity) is read back, not trained;
 * a run locked by another live runner is put back at the end of the queue; when its turn comes
   again, its worker waits for the lock and then reads the run back (or trains it, if its holder
-  died without finishing: a dead holder's lock is taken over, with a message);
+  died without finishing: a dead holder's lock is taken over, with a message). With submitit,
+  such a run is not submitted while it is held (no job waits for a lock on a GPU): this process
+  watches the lock, reads the run back when it is finished, and submits it if it is released
+  unfinished;
 * stages that several runs of a seed share (``methods.common.independent_network``: sequential
   methods' old network, the baselines' networks) have their own lock: one run trains the stage,
   the others wait and read its final checkpoint back. The queue is method-major (method 1 for
@@ -213,7 +216,7 @@ class _Done:
 
 
 class _Serial:
-    capacity = 1
+    capacity, park, poll = 1, False, 1.0
 
     def __init__(self, threads: int | None):
         self.threads, self._before = threads, None
@@ -240,7 +243,7 @@ class _Pool:
     def __init__(self, n: int, threads: int | None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        self.capacity, self.threads = n, threads
+        self.capacity, self.threads, self.park, self.poll = n, threads, False, 1.0
         # spawn, not fork: a forked torch (its thread pools, CUDA) is not safe to use
         self.pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
 
@@ -271,7 +274,7 @@ class _Submitit:
         import submitit
         cl = sched.cluster
         self.poll = cl.poll if sched.backend == "slurm" else min(cl.poll, 0.5)
-        self.capacity = sched.workers or 10 ** 9
+        self.capacity, self.park = sched.workers or 10 ** 9, True
         self.threads, self.slurm = sched.threads, sched.backend == "slurm"
         self.ex = submitit.AutoExecutor(folder=str(folder), cluster=sched.backend)
         local_gpus = 1 if str(device).startswith("cuda") else 0
@@ -321,6 +324,14 @@ class Tally:
     waited: list = field(default_factory=list)  # runs another runner held when first met
 
 
+def _holder(job: Job) -> dict | None:
+    """The live holder of ``job``'s run lock, or None."""
+    from . import runner
+    from .locks import FileLock
+    record, _ = runner.run_key(job.req, job.method, job.seed)
+    return FileLock(record.with_suffix(".lock"), job.what).holder()
+
+
 def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
     """Bring every (method, seed) of ``items`` to finished, by the schedule's executor."""
     from tqdm.auto import tqdm
@@ -349,12 +360,30 @@ def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched:
                desc=f"{req.scenario.id} {req.profile}: runs finished",
                disable=not progress or isinstance(launcher, _Serial) and len(pending) == 1)
     running: dict = {}
+    parked: list[Job] = []  # cluster runs another runner holds: no job waits for a lock on a GPU
     error = None
     try:
-        while running or (queue and error is None):
+        while running or ((queue or parked) and error is None):
+            for job in list(parked):
+                if runner.is_finished(job.req, job.method, job.seed):
+                    parked.remove(job)
+                    tally.finished += 1
+                    bar.update(1)
+                elif _holder(job) is None:  # released unfinished (or its holder died): ours now
+                    parked.remove(job)
+                    queue.append(job)
             while queue and error is None and len(running) < launcher.capacity:
                 job = queue.popleft()
+                if launcher.park and _holder(job) is not None:
+                    log.info("%s is being trained by another runner: reading it back when it is finished", job.what)
+                    tally.waited.append(job.what)
+                    parked.append(job)
+                    continue
                 running[launcher.launch(job)] = job
+            if not running:
+                if parked:
+                    time.sleep(launcher.poll)
+                continue
             for h in launcher.wait(list(running)):
                 job = running.pop(h)
                 try:

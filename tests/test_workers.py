@@ -196,3 +196,27 @@ def test_worker_threads_default_to_a_share_of_the_cores():
     s = W.check_schedule(workers=2)
     assert s.workers == 2 and s.threads == max(1, W.cores() // 2)
     assert W.check_schedule().threads is None  # serial: torch's setting is left as it is
+
+
+def test_submitit_waits_for_a_run_another_runner_holds(tmp_path, trace, caplog):
+    # another runner holds FJ1 dvn seed 0 and lets go of it unfinished: no job is submitted while
+    # it is held; then one is, and the run is trained once
+    req = runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path)
+    record, _ = runner.run_key(req, "dvn", 0)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from dvnlib.locks import FileLock
+        l = FileLock({str(record.with_suffix(".lock"))!r}, "another runner")
+        assert l.acquire(wait=False)
+        print("held", flush=True)
+        time.sleep(3)
+        l.release()
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert holder.stdout.readline().strip() == "held"
+    with caplog.at_level("INFO", logger="dvnlib"):
+        _run(tmp_path, methods=["dvn"], seeds=[0], executor="submitit", cluster={"local": True, "poll": 0.2})
+    holder.wait(timeout=60)
+    assert "being trained by another runner: reading it back when it is finished" in caplog.text
+    saves = trace(tmp_path / "FJ1" / "smoke")
+    assert sum(p.endswith("dvn.pt") for p in saves) == 1 and set(saves.values()) == {1}
+    assert record.exists()
