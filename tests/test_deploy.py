@@ -128,9 +128,14 @@ def test_a_low_levels_file_holds_its_level_not_the_whole_network(kept, tmp_path)
 
 @needs_data
 def test_the_exported_models_accuracy_on_the_real_test_split_is_the_runs(kept, tmp_path):
+    import pandas as pd
     root, net = kept
     s = S.with_profile("FJ1", "smoke", **SMALL)
+    metrics = pd.read_csv(root / "FJ1" / "smoke" / "metrics.csv").set_index(["method", "seed", "task", "level"])
     for t, l in net.outputs:
+        # the run's record, which the export command reports, is the metrics row
+        assert metrics.loc[("dvn", 0, t, l), "accuracy"] == deploy.committed_accuracy(
+            root, "FJ1", "smoke", 0, t, l, net.info["key"])
         x, y = deploy.raw_split(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task)
         acc = 100 * float((_ort_logits(deploy.export(net, t, l, tmp_path / "m.onnx"), x).argmax(1) == y)
                           .float().mean())
