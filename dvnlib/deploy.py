@@ -19,8 +19,9 @@ the enlargements every registered task makes, the antialiased filter's weights a
 bilinear ones), width first and then height, each pass rounded half up to whole grey levels, as
 torch's separable uint8 kernel does. Measured on the Fashion-MNIST test split: every pixel equal
 at 32 and 64 px; at 96 px (28 -> 96 px, whose weights torch quantises to fixed point) 0.5% of
-pixels differ, by at most 2 grey levels (``tests/test_deploy.py``). Output: logits over the task's classes, in the order of its
-class list (``classes`` in the model's metadata). Opset ``OPSET``; the batch axis is dynamic.
+pixels differ, by at most 2 grey levels (``tests/test_deploy.py``). Output: logits over the
+task's classes, in the order of its class list (``classes`` in the model's metadata). Opset
+``OPSET``; the batch axis is dynamic.
 """
 from __future__ import annotations
 
@@ -326,6 +327,8 @@ def zoo(scenarios: Sequence[str], profile: str, root="results", data_root=None, 
 
     import numpy as np
     import onnxruntime as ort
+
+    from . import accounting
     log = log or (lambda s: None)
     hw, commit = R.hardware("cpu"), R.git_state().get("commit")
     rows = []
@@ -338,7 +341,6 @@ def zoo(scenarios: Sequence[str], profile: str, root="results", data_root=None, 
             s = S.with_profile(sc, profile, **info["overrides"]) if info["overrides"] else S.get(sc)
             p = s.profile(profile)
             lay = layout_from_json(info["layout"])
-            from . import accounting
             cost = {(c.task, c.level): c for c in accounting.costs(lay)}
             sessions = {}
             with tempfile.TemporaryDirectory() as tmp:
