@@ -19,12 +19,14 @@ once per level with the same batch (which applied the momentum n_h times per ste
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .locks import FileLock
 from .scenarios import Profile
 
 Output = tuple[int, int]
@@ -291,46 +293,51 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches],
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(p, total, warmup))
     path = (ctx.shared_dir if shared else ctx.ckpt_dir) / f"{stage}.pt"
     key = ctx.shared_key if shared else ctx.key
-    start = 0
-    state = resume_checkpoint(path, map_location=ctx.device)  # None: none, or unreadable and moved aside
-    if state is not None and state.get("key") == key:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["schedule"])
-        start = int(state["epoch"])
-    ctx.stages[stage] = {t: {"epochs": epochs, "steps": n} for t, n in plan.steps_per_task(epochs).items()}
-    with tqdm(total=total, initial=start * spe, desc=f"{ctx.label}: {stage}", unit="step",
-              disable=not ctx.progress, leave=False, dynamic_ncols=True) as bar:
-        for epoch in range(start, epochs):
-            model.train()
-            t0, images = perf_counter(), 0
-            for i in range(spe):
-                s = epoch * spe + i
-                batches = plan.batches(s)
-                opt.zero_grad(set_to_none=True)
-                loss = step(batches)
-                if not torch.isfinite(loss):
-                    raise Diverged(
-                        f"{ctx.label} diverged: stage {stage!r}, step {s} of {total}, loss {float(loss)}, "
-                        f"learning rate {opt.param_groups[0]['lr']:.4g}. Nothing of this run was written; "
-                        f"lower the learning rate (overrides: {{lr: ...}}) and run it again")
-                if freezer is not None:
-                    freezer.zero_grads()
-                opt.step()
-                if freezer is not None:
-                    freezer.restore()
-                sched.step()
-                images += sum(len(y) for _, y in batches.values())
-                bar.update(1)
-                if i % 10 == 0:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}",
-                                    img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
-            ctx.train_seconds += perf_counter() - t0
-            save_checkpoint(path, {"key": key, "epoch": epoch + 1, "model": model.state_dict(),
-                                   "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
-    # Evaluate what was saved, not the object that trained: the checkpoint is the result.
-    model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
-    return model
+    # A shared stage is wanted by several runs of a seed, which may run at once (worker processes,
+    # cluster jobs): one trains it under its lock while the others wait, then read it back.
+    with ExitStack() as held:
+        if shared:
+            held.enter_context(FileLock(path.with_suffix(".lock"), f"{ctx.label}: shared stage {stage}"))
+        start = 0
+        state = resume_checkpoint(path, map_location=ctx.device)  # None: none, or unreadable and moved aside
+        if state is not None and state.get("key") == key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["schedule"])
+            start = int(state["epoch"])
+        ctx.stages[stage] = {t: {"epochs": epochs, "steps": n} for t, n in plan.steps_per_task(epochs).items()}
+        with tqdm(total=total, initial=start * spe, desc=f"{ctx.label}: {stage}", unit="step",
+                  disable=not ctx.progress, leave=False, dynamic_ncols=True) as bar:
+            for epoch in range(start, epochs):
+                model.train()
+                t0, images = perf_counter(), 0
+                for i in range(spe):
+                    s = epoch * spe + i
+                    batches = plan.batches(s)
+                    opt.zero_grad(set_to_none=True)
+                    loss = step(batches)
+                    if not torch.isfinite(loss):
+                        raise Diverged(
+                            f"{ctx.label} diverged: stage {stage!r}, step {s} of {total}, loss {float(loss)}, "
+                            f"learning rate {opt.param_groups[0]['lr']:.4g}. Nothing of this run was written; "
+                            f"lower the learning rate (overrides: {{lr: ...}}) and run it again")
+                    if freezer is not None:
+                        freezer.zero_grads()
+                    opt.step()
+                    if freezer is not None:
+                        freezer.restore()
+                    sched.step()
+                    images += sum(len(y) for _, y in batches.values())
+                    bar.update(1)
+                    if i % 10 == 0:
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}",
+                                        img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
+                ctx.train_seconds += perf_counter() - t0
+                save_checkpoint(path, {"key": key, "epoch": epoch + 1, "model": model.state_dict(),
+                                       "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
+        # Evaluate what was saved, not the object that trained: the checkpoint is the result.
+        model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
+        return model
 
 
 def train_outputs(ctx: RunContext, stage: str, net: nn.Module, outputs: Sequence[Output],

@@ -2,7 +2,8 @@
 machine, or as cluster jobs through submitit. None of it changes a run's numbers.
 
 ``runner.run`` hands ``execute`` the runs it was asked for. Each is a work item that trains one
-(method, seed) under its lock (``locks.FileLock`` beside its record,
+(method, seed) (``runs.py``: a run's identity, record and training; imports go one way, runner ->
+workers -> runs) under its lock (``locks.FileLock`` beside its record,
 ``runs/<method>/<config>/seed<N>.lock``), so that runners, workers and jobs pointed at one results
 folder never train a run twice:
 
@@ -46,6 +47,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import runs
+from .locks import FileLock
 
 log = logging.getLogger("dvnlib")
 
@@ -167,27 +171,25 @@ _DATA: dict = {}  # the tasks loaded by this process, reused by its next work it
 def work(job: Job) -> str:
     """Train one (method, seed) unless it is finished or held: returns "trained", "finished"
     (read back) or "held" (another live runner has it; only when ``job.wait`` is False)."""
-    from . import runner
-    from .locks import FileLock
     if job.log_level is not None and not logging.getLogger().handlers:
         logging.basicConfig(level=job.log_level, format=f"[pid {os.getpid()}] %(message)s")
     req = job.req
     if job.resolve_device:
         from .request import check_device
         req = dataclasses.replace(req, device=check_device(req.device))
-    if runner.is_finished(req, job.method, job.seed):
+    if runs.is_finished(req, job.method, job.seed):
         return "finished"
-    record, _ = runner.run_key(req, job.method, job.seed)
+    record, _ = runs.run_key(req, job.method, job.seed)
     lock = FileLock(record.with_suffix(".lock"), job.what)
     if not lock.acquire(wait=job.wait):
         return "held"
     try:
-        if runner.is_finished(req, job.method, job.seed):  # finished by its holder while we waited
+        if runs.is_finished(req, job.method, job.seed):  # finished by its holder while we waited
             return "finished"
         if job.threads is not None:
             import torch
             torch.set_num_threads(job.threads)
-        runner.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA)
+        runs.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA)
         return "trained"
     finally:
         lock.release()
@@ -326,21 +328,17 @@ class Tally:
 
 def _holder(job: Job) -> dict | None:
     """The live holder of ``job``'s run lock, or None."""
-    from . import runner
-    from .locks import FileLock
-    record, _ = runner.run_key(job.req, job.method, job.seed)
+    record, _ = runs.run_key(job.req, job.method, job.seed)
     return FileLock(record.with_suffix(".lock"), job.what).holder()
 
 
 def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
     """Bring every (method, seed) of ``items`` to finished, by the schedule's executor."""
     from tqdm.auto import tqdm
-
-    from . import runner
     tally = Tally()
     pending = []
     for method, seed in items:
-        if runner.is_finished(req, method, seed):
+        if runs.is_finished(req, method, seed):
             log.info("%s %s seed %d: already finished, reading its results", req.scenario.id, method, seed)
             tally.finished += 1
         else:
@@ -365,7 +363,7 @@ def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched:
     try:
         while running or ((queue or parked) and error is None):
             for job in list(parked):
-                if runner.is_finished(job.req, job.method, job.seed):
+                if runs.is_finished(job.req, job.method, job.seed):
                     parked.remove(job)
                     tally.finished += 1
                     bar.update(1)

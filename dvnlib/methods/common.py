@@ -86,13 +86,7 @@ def independent_network(ctx: RunContext, lay: Layout, task: int, level: int) -> 
     torch.manual_seed(init_seed(ctx.seed, task, *ind.spec.widths))
     net = DVNNet.from_layout(ind).to(ctx.device)
     stage = f"independent-t{task}-w{'-'.join(map(str, ind.spec.widths))}" + ("" if lay.bn == "per_output" else f"-{lay.bn}")
-    # Runs of this seed in other processes (workers, cluster jobs) may want the same stage: one
-    # trains it while the others wait on its lock, then read its final checkpoint back.
-    from pathlib import Path
-
-    from ..locks import FileLock
-    with FileLock(Path(ctx.shared_dir) / f"{stage}.lock", f"{ctx.label}: shared stage {stage}"):
-        return train_outputs(ctx, stage, net, [(1, 1)], tasks=[task], shared=True), ind
+    return train_outputs(ctx, stage, net, [(1, 1)], tasks=[task], shared=True), ind
 
 
 # ---------------------------------------------------------------------------------------------
