@@ -31,7 +31,7 @@ from dvnlib import report
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-PAGES = ("intro", "method", "study", "joint", "hierarchical", "sequential", "ablations", "cost", "claims",
+PAGES = ("intro", "method", "study", "joint", "hierarchical", "sequential", "ablations", "cost", "deploy", "claims",
          "reproducibility")
 FIXTURE_METHODS = ["dvn", "nestednet", "dvn-shared-bn"]
 VERDICT_WORDS = set(report.VERDICTS) | {"not tested (no results yet)", "not yet measured"}
