@@ -165,12 +165,13 @@ class Job:
         return f"{self.req.scenario.id} {self.method} seed {self.seed}"
 
 
-_DATA: dict = {}  # the tasks loaded by this process, reused by its next work items
+_DATA: dict = {}  # the tasks a worker process loaded, reused by its next work items
 
 
-def work(job: Job) -> str:
+def work(job: Job, data: dict | None = None) -> str:
     """Train one (method, seed) unless it is finished or held: returns "trained", "finished"
-    (read back) or "held" (another live runner has it; only when ``job.wait`` is False)."""
+    (read back) or "held" (another live runner has it; only when ``job.wait`` is False).
+    ``data``: loaded tasks to reuse (default: this process's, for worker processes and jobs)."""
     if job.log_level is not None and not logging.getLogger().handlers:
         logging.basicConfig(level=job.log_level, format=f"[pid {os.getpid()}] %(message)s")
     req = job.req
@@ -189,7 +190,7 @@ def work(job: Job) -> str:
         if job.threads is not None:
             import torch
             torch.set_num_threads(job.threads)
-        runs.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA)
+        runs.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA if data is None else data)
         return "trained"
     finally:
         lock.release()
@@ -222,12 +223,13 @@ class _Serial:
 
     def __init__(self, threads: int | None):
         self.threads, self._before = threads, None
+        self.data: dict = {}  # this call's loaded tasks: freed when it returns (a notebook lives on)
         if threads is not None:
             import torch
             self._before = torch.get_num_threads()
 
     def launch(self, job: Job):
-        return _Done(work, dataclasses.replace(job, threads=self.threads))
+        return _Done(lambda j: work(j, self.data), dataclasses.replace(job, threads=self.threads))
 
     def wait(self, handles):
         return list(handles)
