@@ -287,13 +287,16 @@ class _Submitit:
         setup = [f"export PYTHONPATH={shlex.quote(str(repo))}${{PYTHONPATH:+:$PYTHONPATH}}"]
         self.ex.update_parameters(
             name=f"dvn-{label}", timeout_min=cl.time_min, mem_gb=cl.mem_gb, cpus_per_task=cl.cpus_per_job,
-            gpus_per_node=cl.gpus_per_job if self.slurm else local_gpus, tasks_per_node=1, nodes=1,
+            gpus_per_node=(0 if device == "cpu" else cl.gpus_per_job) if self.slurm else local_gpus, tasks_per_node=1, nodes=1,
             slurm_partition=cl.partition, slurm_setup=setup, local_setup=setup)
         self.jobs: dict = {}
 
     def launch(self, job: Job):
-        j = dataclasses.replace(job, progress=False, threads=self.threads, resolve_device=self.slurm,
-                                log_level=logging.INFO)
+        # absolute paths: a job may start in another directory than this process
+        req = dataclasses.replace(job.req, out=Path(job.req.out).resolve())
+        j = dataclasses.replace(job, req=req, progress=False, threads=self.threads, resolve_device=self.slurm,
+                                log_level=logging.INFO,
+                                data_root=None if job.data_root is None else str(Path(job.data_root).resolve()))
         sub = self.ex.submit(work, j)
         self.jobs[id(sub)] = j
         log.info("%s: submitted as job %s", j.what, sub.job_id)

@@ -220,3 +220,19 @@ def test_submitit_waits_for_a_run_another_runner_holds(tmp_path, trace, caplog):
     saves = trace(tmp_path / "FJ1" / "smoke")
     assert sum(p.endswith("dvn.pt") for p in saves) == 1 and set(saves.values()) == {1}
     assert record.exists()
+
+
+def test_slurm_job_asks_for_what_a_run_needs(tmp_path, monkeypatch):
+    # no cluster here: a stand-in `srun` lets submitit write the batch script it would submit
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    sched = W.Schedule("submitit", None, 8, W.Cluster(partition="gpu", mem_gb=40), backend="slurm",
+                       device_check="cpu", job_device="auto")
+    script = W._Submitit(sched, tmp_path / "logs", "J1-paper", "auto").ex._executor \
+        ._make_submission_file_text("python -m x", "uid")
+    for line in ("--gpus-per-node=1", "--partition=gpu", "--mem=40GB", "--cpus-per-task=8", "--time=1440",
+                 "--job-name=dvn-J1-paper", "export PYTHONPATH="):
+        assert line in script, (line, script)
