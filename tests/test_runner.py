@@ -86,7 +86,7 @@ def test_checkpoints_load_weights_only(tmp_path):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(scenario="FJ9"), "valid scenarios are"),
-    (dict(profile="huge"), "valid profiles are smoke, quick, paper"),
+    (dict(profile="huge"), "valid profiles are smoke, quick, study, paper"),
     (dict(methods=["magic"]), "valid methods are dvn"),
     (dict(seeds=[]), "one or more non-negative integers"),
     (dict(scenario="FH1", family="joint"), "notebooks/hierarchical.ipynb"),
