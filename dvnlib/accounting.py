@@ -71,6 +71,7 @@ def total_params(lay: Layout) -> int:
     for t in lay.tasks:
         total += t.in_channels * spec.stem_channels * spec.stem_kernel(t.stride) ** 2 + 2 * spec.stem_channels
     outs = U.outputs(lay.config)
+    widths = {o: lay.widths(*o) for o in outs}
     for b in spec.plan():
         for d in (b.conv1, b.conv2, b.shortcut):
             if d is None:
@@ -79,13 +80,10 @@ def total_params(lay: Layout) -> int:
             if lay.bn != "per_output":  # one scale and shift per channel, shared by every output
                 total += 2 * d.out_ch
             else:
-                for o in outs:
-                    a, z = U.channel_slice(d.out_ch, lay.unit_sizes, *U.unit_range(lay.config, *o))
-                    total += 2 * (z - a)
+                total += sum(2 * widths[o][d.out_ch] for o in outs)
     for t, l in outs:
-        a, z = U.channel_slice(spec.out_channels, lay.unit_sizes, *U.unit_range(lay.config, t, l))
         n = lay.tasks[t - 1].num_classes
-        total += (z - a) * n + n
+        total += widths[(t, l)][spec.out_channels] * n + n
     return total
 
 

@@ -371,13 +371,6 @@ PREVIOUS = TrainSetting("previous default: NCHW, input layer per level", channel
 DEFAULT = TrainSetting("default: channels_last, input layer per task")
 
 
-def _optimizer(params, prof, kind: str) -> torch.optim.Optimizer:
-    if kind == "foreach":
-        return T.sgd(params, prof)
-    return torch.optim.SGD(params, lr=prof.lr, momentum=prof.momentum, nesterov=True,
-                           weight_decay=prof.weight_decay, foreach=False, fused=kind == "fused")
-
-
 def time_training(scenario: str = "J2", profile: str = "quick", repeats: int = 5, warmup: int = 1,
                   settings: Sequence[TrainSetting] = (PREVIOUS, DEFAULT),
                   device: torch.device | str = "cpu", batch: int | None = None, seed: int = 0,
@@ -409,7 +402,7 @@ def time_training(scenario: str = "J2", profile: str = "quick", repeats: int = 5
         net = DVNNet.from_layout(lay).to(device).train()
         masked = MaskedDVN(net).to(device).train()
         net.memory_format = masked.memory_format = torch.channels_last if s.channels_last else None
-        opt, opt_m = _optimizer(net.parameters(), prof, s.optimizer), _optimizer(masked.parameters(), prof, s.optimizer)
+        opt, opt_m = T.sgd(net.parameters(), prof, impl=s.optimizer), T.sgd(masked.parameters(), prof, impl=s.optimizer)
         step = T.joint_step if s.shared_stem else per_level_step
         fns[f"{s.name}|joint"] = on(s.threads, lambda st=step, n=net, o=opt: st(n, o, batches))
         fns[f"{s.name}|masked"] = on(s.threads, lambda st=step, m=masked, o=opt_m: st(m, o, batches))

@@ -38,12 +38,19 @@ class Diverged(FloatingPointError):
     network's NaN logits arg-max to class 0 and would pass for chance accuracy)."""
 
 
-def sgd(params, profile: Profile, lr: float | None = None) -> torch.optim.SGD:
+SGD_IMPLS = ("foreach", "loop", "fused")
+
+
+def sgd(params, profile: Profile, lr: float | None = None, impl: str = "foreach") -> torch.optim.SGD:
     """SGD with Nesterov momentum 0.9 (Section 4.2) and the profile's lr and weight decay.
-    ``foreach``: one kernel per parameter group rather than one per tensor (measured in
-    ``dvnlib.bench``)."""
+    ``impl``: how the update runs: ``foreach`` (the default: one kernel per parameter group),
+    ``loop`` (one per tensor) or ``fused``; the same update, timed against each other in
+    ``dvnlib.bench``."""
+    if impl not in SGD_IMPLS:
+        raise ValueError(f"unknown SGD implementation {impl!r}: valid are {', '.join(SGD_IMPLS)}")
     return torch.optim.SGD(params, lr=profile.lr if lr is None else lr, momentum=profile.momentum,
-                           nesterov=True, weight_decay=profile.weight_decay, foreach=True)
+                           nesterov=True, weight_decay=profile.weight_decay,
+                           foreach=impl == "foreach", fused=impl == "fused")
 
 
 def lr_factor(profile: Profile, total_steps: int, warmup_steps: int = 0) -> Callable[[int], float]:
