@@ -27,7 +27,7 @@ def configuration(scenario: S.Scenario, profile: str) -> dict:
     sc = dataclasses.asdict(scenario)
     sc.pop("profiles")
     return {"scenario": sc, "profile": profile, "settings": dataclasses.asdict(scenario.profile(profile)),
-            "dvnlib_schema": 1}
+            "backbone": dataclasses.asdict(scenario.backbone(profile)), "dvnlib_schema": 1}
 
 
 def record_path(out: Path, config_id: str, method: str, seed: int) -> Path:

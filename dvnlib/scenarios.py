@@ -166,9 +166,21 @@ def _study(family: str) -> Profile:
                    train_per_task=6000, test_per_task=None, seeds=(0, 1, 2, 3, 4))
 
 
-def _profiles(family: str) -> dict[str, Profile]:
+def _profiles(family: str, **study) -> dict[str, Profile]:
+    """Every profile of a backbone family; ``study`` replaces settings of this scenario's study."""
     paper = _wrn_paper() if family == "wrn" else _resnet_paper()
-    return {"smoke": _smoke(family), "quick": _quick(family), "study": _study(family), "paper": paper}
+    return {"smoke": _smoke(family), "quick": _quick(family), "study": replace(_study(family), **study),
+            "paper": paper}
+
+
+# FH1's study is set by its accuracy anchor (issue 13: DVN's top level on the 10-way fine task
+# must reach 90%), not by the FJ curves: a 10-way task needs many more steps than the 2- to 5-way
+# tasks. Probes (seed 0, DVN, results/FH1/anchor/): 6000 images x 16 epochs (1488 steps) 86.0%;
+# the whole split x 2 epochs (1874) 86.6; x 4 (3748) 88.7; 18000 images x 16 (4464) 89.8; the
+# width doubled at 1488 steps only 86.8. Train accuracy stays within a point of test accuracy
+# throughout: the network is short of steps, not of capacity or data. So FH1 trains on the whole
+# split (60000 images) for 8 epochs, 7496 steps per task, where the probes' trend passes 90%.
+FH1_STUDY = dict(train_per_task=None, epochs=8)
 
 
 def _cifar10(name="CIFAR-10", classes=None, n=10):
@@ -243,7 +255,7 @@ _register(Scenario(
     (TaskDef("F-MNIST coarse", groups=((0, 2, 4, 6), (1, 3), (5, 7, 9), (8,)), num_classes=4,
              input_size=32, **_FM),
      TaskDef("F-MNIST fine", num_classes=10, input_size=32, **_FM)),
-    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="H1",
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn", **FH1_STUDY), twin_of="H1",
     notes="Coarse: tops (0, 2, 4, 6), bottoms and dresses (1, 3), footwear (5, 7, 9), bags (8)."))
 _register(Scenario(
     "FS1", "Twin of S1: Fashion-MNIST classes 0-4, then 5-9", "sequential",

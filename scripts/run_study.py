@@ -1,35 +1,44 @@
 """The whole Fashion-MNIST study at the `study` profile (issue 13), run by run, committed as it goes.
 
 Every twin with every method its family compares, plus the ablations the book shows, for the
-profile's five seeds. Seeds are the outer loop, so that a study cut off after some hours has
-every method at the same seeds rather than some methods complete and others missing. A finished
-(method, seed) is read back, not retrained (the runner recognises it by its configuration and
-code), so rerunning this after an interruption only does what is missing; with ``--commit`` each
-finished (scenario, seed) is committed to git at once (a session's background jobs end with it).
+profile's five seeds. The (seed, twin, method) runs form one queue, seeds outermost, so that a
+study cut off after some hours has every method at the same seeds rather than some methods
+complete and others missing. ``--workers N`` trains N runs at once, each in its own process with
+one torch thread, drawing from that one queue: no worker idles at the end of a twin while another
+finishes its last run. A finished run is read back, not retrained (the runner recognises it by its
+configuration and code), so rerunning this after an interruption only does what is missing; with
+``--commit`` each finished (method, seed) is committed to git at once (a session's background jobs
+end with it), by this process only, so that workers never race on the git index.
 
     .venv/bin/python scripts/run_study.py [--workers 2] [--commit] [--seeds 0 1 2 3 4]
 
-At the end the executed notebooks (one per twin, reading the finished runs back) land beside each
-``metrics.csv`` and the study's record (times, hardware, versions, commit) in ``results/study.json``.
+At the end the executed notebooks (``--notebooks``: one per twin, reading the finished runs back)
+land beside each ``metrics.csv`` and the study's record (times, hardware, versions, commit) in
+``results/study.json``. A run that fails (a diverged run, say) is reported and the others go on;
+the exit status is then 1.
 """
 from __future__ import annotations
 
 import argparse
 import glob
 import json
+import multiprocessing
 import subprocess
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import dvnlib
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
+from dvnlib.request import check
+from dvnlib.runs import is_finished
 
-PROFILE = "study"
-# The twins, cheapest first, each with the ablations the book shows on it.
+PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
+# The twins, each with the ablations the book shows on it.
 ABLATIONS = {"FJ1": ("dvn-shared-affine", "dvn-shared-bn", "dvn-prefix"), "FJ2": ("dvn-prefix",),
              "FS1": ("dvn-random-expansion",)}
-TWINS = ("FJ1", "FH1", "FS1", "FJ2", "FJ3")
+TWINS = ("FH1", "FJ1", "FS1", "FJ2", "FJ3")  # FH1 first: its anchor is the first check
 
 
 def methods_for(scenario: str) -> list[str]:
@@ -42,42 +51,88 @@ def commit(paths: list[str], message: str) -> None:
         subprocess.run(["git", "commit", "-q", "-m", message], check=True)
 
 
+def train(scenario: str, profile: str, method: str, seed: int) -> float:
+    """One (method, seed) in a worker process (read back if another runner finished it meanwhile)."""
+    t0 = time.time()
+    dvnlib.run(scenario, profile, [method], [seed], progress=False, threads=1)
+    return time.time() - t0
+
+
+def say(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", nargs="+", type=int, default=list(dvnlib.scenario("FJ1").profile(PROFILE).seeds))
+    ap.add_argument("--profile", default=PROFILE)
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the profile's")
     ap.add_argument("--twins", nargs="+", default=list(TWINS))
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--commit", action="store_true", help="git-commit each finished (twin, seed)")
+    ap.add_argument("--workers", type=int, default=1, help="runs trained at once, one process and thread each")
+    ap.add_argument("--commit", action="store_true", help="git-commit each finished (method, seed)")
     ap.add_argument("--notebooks", action="store_true", help="run each twin's notebook at the end")
     args = ap.parse_args(argv)
+    profile = args.profile
+    if args.seeds is None:
+        args.seeds = list(dvnlib.scenario("FJ1").profile(profile).seeds)
+    for sc in args.twins:
+        dvnlib.scenario(sc)  # an unknown twin fails here, before any training
     start = time.time()
-    extra = {"workers": args.workers} if args.workers > 1 else {}
-    for seed in args.seeds:
-        for sc in args.twins:
-            t0 = time.time()
-            print(f"== {sc} seed {seed}: {', '.join(methods_for(sc))}", file=sys.stderr, flush=True)
-            dvnlib.run(sc, PROFILE, methods_for(sc), [seed], progress=False, **extra)
-            print(f"   {sc} seed {seed} done in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-            if args.commit:
-                commit([f"results/{sc}/{PROFILE}"], f"Study results: {sc} seed {seed} ({', '.join(methods_for(sc))})")
+    queue = [(seed, sc, m) for seed in args.seeds for sc in args.twins for m in methods_for(sc)]
+    total = len(queue)
+    queue = [(seed, sc, m) for seed, sc, m in queue if not is_finished(check(sc, profile, [m], [seed]), m, seed)]
+    failed, trained = [], 0
+    say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time")
+    # spawn, not fork: each worker starts its own torch with one thread.
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {}
+        while queue or running:
+            while queue and len(running) < args.workers:
+                seed, sc, m = job = queue.pop(0)
+                running[pool.submit(train, sc, profile, m, seed)] = job
+                say(f"start {sc} {m} seed {seed}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                seed, sc, m = running.pop(fut)
+                try:
+                    seconds = fut.result()
+                except Exception as e:  # noqa: BLE001 - reported; the other runs go on
+                    failed.append(f"{sc} {m} seed {seed}: {type(e).__name__}: {e}")
+                    say(f"FAILED {failed[-1]}")
+                    continue
+                say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
+                trained += 1
+                if args.commit:
+                    commit([f"results/{sc}/{profile}"], f"Study results: {sc} {m} seed {seed}")
     if args.notebooks:
         for sc in args.twins:
             family = dvnlib.scenario(sc).family
             subprocess.run([sys.executable, "-m", "papermill", f"notebooks/{family}.ipynb",
-                            f"results/{sc}/{PROFILE}/{family}.ipynb", "-k", "python3", "--no-progress-bar",
-                            "-p", "scenario", sc, "-p", "profile", PROFILE, "-p", "methods", ",".join(methods_for(sc)),
+                            f"results/{sc}/{profile}/{family}.ipynb", "-k", "python3", "--no-progress-bar",
+                            "-p", "scenario", sc, "-p", "profile", profile, "-p", "methods", ",".join(methods_for(sc)),
                             "-p", "seeds", ",".join(map(str, args.seeds))], check=True)
-    records = [json.load(open(f)) for sc in args.twins for f in glob.glob(f"results/{sc}/{PROFILE}/runs/**/seed*.json",
+    records = [json.load(open(f)) for sc in args.twins for f in glob.glob(f"results/{sc}/{profile}/runs/**/seed*.json",
                                                                           recursive=True)]
-    R.write_json("results/study.json", {
-        "profile": PROFILE, "wall_seconds_last_invocation": round(time.time() - start), "runs": len(records),
+    # The study spans sessions: each invocation's wall time is kept, so the total is their sum.
+    record = "results/study.json" if profile == PROFILE else f"results/{profile}_study.json"
+    try:
+        invocations = json.load(open(record)).get("invocations", [])
+    except (OSError, ValueError):
+        invocations = []
+    invocations.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+                        "wall_seconds": round(time.time() - start), "workers": args.workers,
+                        "seeds": args.seeds, "twins": list(args.twins), "trained": trained})
+    R.write_json(record, {
+        "profile": profile, "invocations": invocations,
+        "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
         "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(), "scenarios": list(args.twins),
-        "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": args.workers})
+        "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": args.workers, "failed": failed})
     if args.commit:
-        commit(["results"], "Study record: results/study.json")
-    return 0
+        commit([record], f"Study record: {record}")
+    for f in failed:
+        say(f"failed: {f}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 silently wrong. Parameters are checked before any data is read; unreadable results files are moved
 aside and trained again; a run's identity includes the code that trains it; configurations keep
 their own records; the command line gives one line and exit 2 for what the user can fix."""
+import dataclasses
 import json
 import logging
 import shutil
@@ -215,8 +216,25 @@ def test_code_version_follows_the_training_source_only(tmp_path):
     (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# a comment\n")
     (copy / "bench.py").write_text((copy / "bench.py").read_text() + "\n# a comment\n")
     assert R.code_version(copy) == v  # the command line and the benchmark do not train
+    (copy / "scenarios.py").write_text((copy / "scenarios.py").read_text() + "\n# a comment\n")
+    assert R.code_version(copy) == v  # a scenario's settings are in the configuration key instead
     (copy / "methods" / "dvn.py").write_text((copy / "methods" / "dvn.py").read_text() + "\n# a comment\n")
     assert R.code_version(copy) != v
+
+
+def test_configuration_holds_everything_a_scenario_decides():
+    """scenarios.py is outside the code hash, so the configuration key must change with every
+    scenario setting that changes a run: profile settings, the tasks, and the resolved backbone."""
+    from dvnlib import runs
+    from dvnlib import scenarios as S
+    key = lambda s: R.config_key(runs.configuration(s, "study"))  # noqa: E731
+    fh1 = S.get("FH1")
+    base = runs.configuration(fh1, "study")
+    assert base["backbone"]["widths"] and base["settings"]["epochs"] == fh1.profile("study").epochs
+    assert key(S.with_profile(fh1, "study", width=2)) != key(fh1)
+    assert key(S.with_profile(fh1, "study", train_per_task=100)) != key(fh1)
+    assert key(dataclasses.replace(fh1, tasks=fh1.tasks[::-1])) != key(fh1)
+    assert key(S.with_profile(fh1, "quick", epochs=1)) == key(fh1)  # another profile: not this run
 
 
 @needs_data

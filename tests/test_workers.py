@@ -236,3 +236,22 @@ def test_slurm_job_asks_for_what_a_run_needs(tmp_path, monkeypatch):
     for line in ("--gpus-per-node=1", "--partition=gpu", "--mem=40GB", "--cpus-per-task=8", "--time=1440",
                  "--job-name=dvn-J1-paper", "export PYTHONPATH="):
         assert line in script, (line, script)
+
+
+def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch):
+    """scripts/run_study.py: one queue of (seed, twin, method) runs over two worker processes;
+    every run of the twin lands, and a second invocation finds them all finished and trains none
+    (what lets the study resume across sessions)."""
+    monkeypatch.setenv("DVN_DATA", str(data_root().resolve()))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    import run_study
+    argv = ["--profile", "smoke", "--twins", "FH1", "--seeds", "0", "--workers", "2"]
+    assert run_study.main(argv) == 0
+    methods = run_study.methods_for("FH1")
+    records = sorted(tmp_path.glob("results/FH1/smoke/runs/*/*/seed0.json"))
+    assert sorted(p.parts[-3] for p in records) == sorted(methods)
+    assert run_study.main(argv) == 0
+    study = json.loads((tmp_path / "results" / "smoke_study.json").read_text())
+    assert [i["trained"] for i in study["invocations"]] == [len(methods), 0]
+    assert study["runs"] == len(methods) and study["failed"] == []
