@@ -45,10 +45,24 @@ def methods_for(scenario: str) -> list[str]:
     return [*FAMILY_METHODS[dvnlib.scenario(scenario).family], *ABLATIONS.get(scenario, ())]
 
 
-def commit(paths: list[str], message: str) -> None:
-    subprocess.run(["git", "add", "--", *paths], check=True)
-    if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode:
-        subprocess.run(["git", "commit", "-q", "-m", message], check=True)
+def commit(paths: list[str], message: str, attempts: int = 10) -> bool:
+    """Commit ``paths`` only (whatever else is staged stays staged). Someone working in the same
+    checkout may hold git's index lock for a moment: try again rather than stop the study, whose
+    runs stay on disk for the next commit in any case."""
+    for attempt in range(attempts):
+        add = subprocess.run(["git", "add", "--", *paths], capture_output=True, text=True)
+        if add.returncode == 0:
+            if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *paths]).returncode == 0:
+                return True  # nothing new
+            done = subprocess.run(["git", "commit", "-q", "-m", message, "--", *paths], capture_output=True, text=True)
+            if done.returncode == 0:
+                return True
+            add = done
+        say(f"git failed ({add.stderr.strip().splitlines()[-1] if add.stderr.strip() else add.returncode}); "
+            f"trying again ({attempt + 1}/{attempts})")
+        time.sleep(5)
+    say(f"not committed: {message}")
+    return False
 
 
 def train(scenario: str, profile: str, method: str, seed: int) -> float:

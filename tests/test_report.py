@@ -216,6 +216,19 @@ def test_budget_from_the_learning_curve():
     assert b["budget (steps)"].iloc[0] == 400 and b["train − test (points)"].iloc[0] == "+5.0"
 
 
+def test_fh1_anchor_reads_the_fine_task_top_level_against_90():
+    probes = pd.DataFrame([dict(task=t, level=lvl, accuracy=acc + t, train_accuracy=acc + 1, overrides=o, steps=s)
+                           for o, s, acc in (("none", 1488, 84.0), ("epochs=4", 3748, 89.5)) for t in (1, 2)
+                           for lvl in (1, 2)])
+    study = pd.DataFrame([dict(method=m, seed=seed, task=t, level=lvl, accuracy=90.5 + seed * 0.2 - (lvl == 1),
+                               train_accuracy=91.0) for m in ("dvn", "baseline") for seed in range(5)
+                          for t in (1, 2) for lvl in (1, 2)])
+    t = report.fh1_anchor_table(probes, study)
+    assert list(t["test %"].iloc[:2]) == ["86.0", "91.5"] and list(t["anchor"]) == ["missed", "met", "met"]
+    assert t["test %"].iloc[2].startswith("90.9 ±") and t["run"].iloc[2] == "study, 5 seeds"
+    assert report.fh1_anchor_table(None, study.assign(accuracy=89.0))["anchor"].tolist() == ["missed"]
+
+
 def test_finetune_sweep_ranks_settings_and_marks_the_chosen_one():
     rows = [dict(finetune_lr_scale=sc, warmup=w, method=m, seed=seed, task=t, accuracy=80 + 10 * sc + 5 * w + t)
             for sc in (0.1, 1.0) for w in (0.0, 0.1) for m in ("lwf", "dvn", "nestednet") for seed in (0, 1)

@@ -16,9 +16,9 @@ from .figures import curves_figure, density_figure, speedup_figure
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
-                      curves_path, is_ablation, is_evidence, load_bench, load_bench_meta, load_bench_table,
+                      curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
-from .tables import ablation_table, budget_table, finetune_table, ours_table, twins_table
+from .tables import FH1_ANCHOR, ablation_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
 
 
 def _display(obj):
@@ -269,6 +269,16 @@ def show_curves():
                "less than 1 point of mean test accuracy, and train against test at the largest budget", "curves")
 
 
+def show_fh1_anchor():
+    """FH1's accuracy anchor: the probes that set its budget and the study's result."""
+    probes, study = load_anchor(), load_metrics("FH1", EVIDENCE_PROFILE)
+    if probes is None and study is None:
+        _md("**Not yet computed:** neither `results/FH1/anchor/` nor `results/FH1/study/metrics.csv` is there.")
+        return
+    show_table(fh1_anchor_table(probes, study), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
+               f"against the required {FH1_ANCHOR:g}%, in the probes that set FH1's budget and in the study", "study")
+
+
 def show_finetune_sweep(profile: str = "study"):
     """The sweep behind the starting rate of every method that fine-tunes a trained network
     (``results/FS1/sweep/finetune.csv``), the study profile's setting marked."""
@@ -408,8 +418,12 @@ def show_reproducibility():
     study = study_record()
     if study:
         hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
+        inv = study.get("invocations", [])
+        wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
+                f"{'s' * (len(inv) != 1)} of the driver ({max(i['workers'] for i in inv)} worker processes) and "
+                if inv and "wall_seconds_total" in study else "")
         _md(f"The whole {study.get('profile', '')} study ({study.get('runs', '?')} "
-            f"method-seed runs) took **{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
+            f"method-seed runs) took {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
             f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
             f"({hw.get('cpu_count', '?')} cores, {hw.get('torch_threads', '?')} torch threads), torch "
             f"{v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")

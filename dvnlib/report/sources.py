@@ -158,6 +158,20 @@ def load_curves(root=None) -> pd.DataFrame | None:
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
+def load_anchor(root=None) -> pd.DataFrame | None:
+    """The probes that set FH1's study budget (``<results>/FH1/anchor/runs/*/*/seed*.json`` and
+    ``.csv``): each one's rows with its overrides and steps per task beside them, or None."""
+    parts = []
+    for rec in sorted((Path(root or results_dir()) / "FH1" / "anchor" / "runs").glob("*/*/seed*.json")):
+        meta = json.loads(rec.read_text())
+        rows = pd.read_csv(rec.with_suffix(".csv"), dtype={"units": str})
+        steps = meta.get("steps_per_task", {})
+        rows["overrides"] = ", ".join(f"{k}={v}" for k, v in sorted(meta.get("overrides", {}).items())) or "none"
+        rows["steps"] = [max(steps.get(str(t), {}).values(), default=None) for t in rows["task"]]
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
 # --------------------------------------------------------------------------------------------
 # The paper's numbers, always the project's own copy (copied from the study brief)
 

@@ -153,6 +153,35 @@ def budget_table(curves: pd.DataFrame, gain: float = DOUBLING_GAIN) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+FH1_ANCHOR = 90.0  # issue 13: DVN's top level on FH1's 10-way fine task, at least this test accuracy
+
+
+def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None) -> pd.DataFrame:
+    """FH1's accuracy anchor: DVN's top level on the fine task (task 2) in each probe (one seed,
+    the settings it overrode, the SGD steps per task) and in the study (mean ± 95% interval over
+    its seeds), against ``FH1_ANCHOR``."""
+    rows = []
+    if probes is not None:
+        p = probes[(probes["task"] == 2) & (probes["level"] == probes["level"].max())]
+        for _, r in p.sort_values("steps").iterrows():
+            rows.append({"run": "probe, seed 0", "settings changed from the 6000-image, 16-epoch profile": r["overrides"],
+                         "SGD steps per task": int(r["steps"]) if r["steps"] == r["steps"] else "—",
+                         "test %": f"{r['accuracy']:.1f}", "train %": f"{r['train_accuracy']:.1f}",
+                         "anchor": "met" if r["accuracy"] >= FH1_ANCHOR else "missed"})
+    if study is not None:
+        d = study[(study["method"] == "dvn") & (study["task"] == 2)]
+        if len(d):
+            d = d[d["level"] == d["level"].max()]
+            est, tr = mean_ci(d["accuracy"]), mean_ci(d["train_accuracy"])
+            p = S.get("FH1").profile("study")
+            rows.append({"run": f"study, {d['seed'].nunique()} seeds",
+                         "settings changed from the 6000-image, 16-epoch profile":
+                             f"train_per_task={p.train_per_task}, epochs={p.epochs}",
+                         "SGD steps per task": "—", "test %": fmt_ci(est.mean, est.half),
+                         "train %": fmt_ci(tr.mean, tr.half), "anchor": "met" if est.mean >= FH1_ANCHOR else "missed"})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------------------------
 # The fine-tuning sweep behind the sequential methods' starting rate (results/FS1/sweep/)
 
