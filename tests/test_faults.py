@@ -21,18 +21,12 @@ import dvnlib.methods as M
 from dvnlib import cli
 from dvnlib import request as Q
 from dvnlib import results as R
+from helpers import TINY, small_run
 
 HAVE_FM = (D.data_root() / "FashionMNIST" / "raw").exists()
 needs_data = pytest.mark.skipif(not HAVE_FM, reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
 
-TINY = {"epochs": 1, "train_per_task": 64, "test_per_task": 64, "batch_size": 32}
-
-
-def _run(out, **kw):
-    args = dict(scenario="FJ1", profile="smoke", methods=["dvn"], seeds=[0], out_dir=out,
-                progress=False, overrides=TINY, device="cpu")
-    args.update(kw)
-    return dvnlib.run(**args)
+_run = small_run
 
 
 @pytest.fixture

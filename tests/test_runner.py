@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-import dvnlib
 from dvnlib import results as R
 from dvnlib import train
 from dvnlib.data import DatasetMissing, data_root
+from helpers import small_run
 
 pytestmark = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
                                 reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
@@ -17,10 +17,7 @@ TINY = {"epochs": 2, "train_per_task": 128, "test_per_task": 128, "batch_size": 
 
 
 def _run(tmp_path, **kw):
-    args = dict(scenario="FJ1", profile="smoke", methods=["dvn"], seeds=[0], out_dir=tmp_path,
-                progress=False, overrides=TINY, device="cpu")
-    args.update(kw)
-    return dvnlib.run(**args)
+    return small_run(tmp_path, TINY, **kw)
 
 
 def test_writes_metrics_and_run_json(tmp_path):

@@ -20,11 +20,11 @@ import pytest
 import dvnlib
 from dvnlib import locks, results as R, runner, workers as W
 from dvnlib.data import data_root
+from helpers import TINY, small_run
 
 pytestmark = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
                                 reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
 
-TINY = {"epochs": 1, "train_per_task": 64, "test_per_task": 64, "batch_size": 32}
 REPO = Path(__file__).resolve().parent.parent
 
 SITECUSTOMIZE = """
@@ -61,10 +61,7 @@ def trace(tmp_path, monkeypatch):
 
 
 def _run(out, **kw):
-    args = dict(scenario="FJ1", profile="smoke", methods=["dvn", "baseline"], seeds=[0, 1], out_dir=out,
-                progress=False, overrides=TINY, device="cpu", threads=1)
-    args.update(kw)
-    return dvnlib.run(**args)
+    return small_run(out, **{"methods": ["dvn", "baseline"], "seeds": [0, 1], "threads": 1, **kw})
 
 
 def test_serial_workers_and_submitit_give_identical_metrics(tmp_path, trace):

@@ -1,0 +1,14 @@
+"""What several test modules share: a small FJ1 run on the CPU."""
+import dvnlib
+
+# One epoch on 64 images per task: seconds on a CPU, enough to exercise every path of a run.
+TINY = {"epochs": 1, "train_per_task": 64, "test_per_task": 64, "batch_size": 32}
+
+
+def small_run(out, overrides=TINY, **kw):
+    """``dvnlib.run`` of FJ1 at smoke with ``overrides``, DVN at seed 0 on the CPU unless ``kw``
+    says otherwise; results under ``out``."""
+    args = dict(scenario="FJ1", profile="smoke", methods=["dvn"], seeds=[0], out_dir=out,
+                progress=False, overrides=overrides, device="cpu")
+    args.update(kw)
+    return dvnlib.run(**args)
