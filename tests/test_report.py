@@ -216,6 +216,15 @@ def test_budget_from_the_learning_curve():
     assert b["budget (steps)"].iloc[0] == 400 and b["train − test (points)"].iloc[0] == "+5.0"
 
 
+def test_convergence_table_gives_each_methods_train_test_gap():
+    rows = [dict(method=m, seed=seed, task=t, level=lvl, accuracy=90.0 + t, train_accuracy=90.0 + t + gap + seed)
+            for m, gap in (("dvn", 1.0), ("baseline", 3.0)) for seed in (0, 1) for t in (1, 2) for lvl in (1, 2)]
+    t = report.convergence_table({"FJ1": pd.DataFrame(rows), "FH1": pd.DataFrame(rows).drop(columns="train_accuracy")})
+    assert list(t["method"]) == ["DVN", "Baseline"] and list(t["scenario"]) == ["FJ1", "FJ1"]  # FH1: no train column
+    assert list(t["train − test (mean)"]) == ["+1.5", "+3.5"] and list(t["train − test (largest)"]) == ["+2.0", "+4.0"]
+    assert list(t["outputs"]) == [4, 4] and list(t["test %"]) == ["91.5", "91.5"]
+
+
 def test_fh1_anchor_reads_the_fine_task_top_level_against_90():
     probes = pd.DataFrame([dict(task=t, level=lvl, accuracy=acc + t, train_accuracy=acc + 1, overrides=o, steps=s)
                            for o, s, acc in (("none", 1488, 84.0), ("epochs=4", 3748, 89.5)) for t in (1, 2)

@@ -20,15 +20,15 @@ from .verdicts import (CLAIM_SCENARIOS, CLAIMS, DETECTABLE, MATCH_MARGIN, PRECIS
                      matched_comparisons, matched_level, median_half_width, precision, verdict_at_least,
                      verdict_greater, verdict_little_loss, verdict_noninferior)
 from .cost import bench_levels, fmt_speedup, table2, targets_table
-from .figures import curves_figure, density_figure, speedup_figure, unit_orders_figure
+from .figures import convergence_figure, curves_figure, density_figure, speedup_figure, unit_orders_figure
 from .paper import MATCH_TOLERANCE, paper_speedups, reported_cost_all, reported_densities, reported_table
 from .pages import (show_ablation, show_bench_run, show_bench_switches, show_bench_targets, show_claim,
-                    show_claims_summary, show_cost, show_curves, show_figure, show_fh1_anchor, show_finetune_sweep, show_precision, show_reported,
+                    show_claims_summary, show_convergence, show_cost, show_curves, show_figure, show_fh1_anchor, show_finetune_sweep, show_precision, show_reported,
                     show_reproducibility, show_scenario, show_status, show_table, show_twins)
 from .records import bench_record, commands_table, run_records, status, study_record
 from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, book_profile,
                       label, load_bench, load_bench_meta, load_bench_table, load_curves, load_metrics, load_reported,
                       load_anchor, load_reported_cost, rerun_command, results_dir)
 from .stats import aggregate, compare, diff_ci, mdd, mean_ci, t_quantile, welch_ci
-from .tables import (FH1_ANCHOR, ablation_table, anchors_table, budget_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
+from .tables import (FH1_ANCHOR, ablation_table, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)

@@ -190,3 +190,43 @@ def curves_figure(curves: pd.DataFrame, scenario: str, subtitle: str = ""):
                  fontsize=10)
     fig.tight_layout(rect=(0, (0.3 + 0.2 * math.ceil(len(labels) / 2)) / fig.get_figheight(), 1, 1))
     return fig
+
+
+def convergence_figure(data: dict[str, pd.DataFrame], subtitle: str = ""):
+    """Train against test accuracy of every output of every run, a panel per scenario, a colour
+    per method: points on the diagonal generalise perfectly, points far above it over-fit."""
+    import matplotlib.pyplot as plt
+    data = {sc: df for sc, df in data.items() if "train_accuracy" in df.columns and df["train_accuracy"].notna().any()}
+    if not data:
+        raise ValueError("no results with train_accuracy to draw")
+    ncol = min(len(data), 3)
+    nrow = math.ceil(len(data) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow + 0.9), squeeze=False)
+    methods = order_methods(set().union(*(df["method"] for df in data.values())))
+    for ax, (sc, df) in zip(axes.flat, data.items()):
+        lo = min(df["accuracy"].min(), df["train_accuracy"].min()) - 1
+        hi = max(df["accuracy"].max(), df["train_accuracy"].max()) + 1
+        ax.plot([lo, hi], [lo, hi], color="0.6", linewidth=0.8)
+        for i, m in enumerate(methods):
+            d = df[df["method"] == m]
+            if len(d):
+                ax.scatter(d["accuracy"], d["train_accuracy"], s=9, alpha=0.6, color=f"C{i}", label=label(m))
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(sc, fontsize=10)
+        ax.set_xlabel("test accuracy (%)", fontsize=9)
+        ax.set_ylabel("train accuracy (%)", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(data):]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False, markerscale=2)
+    fig.suptitle("Convergence: train against test accuracy of every output and seed" + (f"\n{subtitle}" if subtitle else ""),
+                 fontsize=10)
+    fig.tight_layout(rect=(0, (0.3 + 0.2 * math.ceil(len(labels) / 4)) / fig.get_figheight(), 1, 1))
+    return fig

@@ -12,13 +12,13 @@ from .. import scenarios as S
 from .verdicts import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
                      claims_summary, combine, counts, median_half_width, precision)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
-from .figures import curves_figure, density_figure, speedup_figure
+from .figures import convergence_figure, curves_figure, density_figure, speedup_figure
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
                       curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
-from .tables import FH1_ANCHOR, ablation_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
+from .tables import FH1_ANCHOR, ablation_table, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
 
 
 def _display(obj):
@@ -267,6 +267,20 @@ def show_curves():
         show_figure(curves_figure(c, sc, f"mean over {_seeds(c['seed'].nunique())}; band: 95% interval of test accuracy"))
     show_table(budget_table(curves), "Budget from the curves: the smallest number of SGD steps whose doubling adds "
                "less than 1 point of mean test accuracy, and train against test at the largest budget", "curves")
+
+
+def show_convergence(profile: str | None = None):
+    """Train against test accuracy of every run the book renders: a figure and a table."""
+    profile = profile or book_profile()
+    data = book_data(profile)
+    t = convergence_table(data)
+    if t.empty:
+        _md(f"**No results with train accuracy yet** for the {profile} profile.")
+        return
+    show_profile_note(profile)
+    show_figure(convergence_figure(data, _profile_words(profile)))
+    show_table(t, f"Convergence ({_profile_words(profile)}): test and train accuracy over every output and seed "
+               "of each method, and the train − test gap", "study")
 
 
 def show_fh1_anchor():

@@ -153,6 +153,24 @@ def budget_table(curves: pd.DataFrame, gain: float = DOUBLING_GAIN) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def convergence_table(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per scenario and method, over every output and seed: mean test and train accuracy and their
+    gap (train − test, mean and largest). A trained network fits its training images at least as
+    well as the test images; a gap near zero at a low train accuracy says it is still learning."""
+    rows = []
+    for sc, df in data.items():
+        if not _has_train(df):
+            continue
+        for m in order_methods(df["method"]):
+            d = df[df["method"] == m]
+            gap = d["train_accuracy"] - d["accuracy"]
+            rows.append({"scenario": sc, "method": label(m), "outputs": len(d.groupby(["task", "level"])),
+                         "seeds": d["seed"].nunique(), "test %": f"{d['accuracy'].mean():.1f}",
+                         "train %": f"{d['train_accuracy'].mean():.1f}", "train − test (mean)": f"{gap.mean():+.1f}",
+                         "train − test (largest)": f"{gap.max():+.1f}"})
+    return pd.DataFrame(rows)
+
+
 FH1_ANCHOR = 90.0  # issue 13: DVN's top level on FH1's 10-way fine task, at least this test accuracy
 
 
