@@ -32,7 +32,7 @@ import dvnlib
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
-from dvnlib.runs import is_finished
+from dvnlib.runs import is_finished, run_key
 
 PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
 # The twins, each with the ablations the book shows on it.
@@ -76,6 +76,34 @@ def say(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
 
+def status(profile: str, twins, seeds) -> int:
+    """A line per (twin, method): the seeds finished and their mean run time; then the run time
+    left, estimated from the finished runs of the same (twin, method) (else of the same twin)."""
+    left, unknown = 0.0, 0
+    for sc in twins:
+        times = {}
+        for m in methods_for(sc):
+            done = [seed for seed in seeds if is_finished(check(sc, profile, [m], [seed]), m, seed)]
+            secs = []
+            for seed in done:
+                record, _ = run_key(check(sc, profile, [m], [seed]), m, seed)
+                secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
+            times[m] = (done, secs)
+        twin_secs = [x for _, secs in times.values() for x in secs]
+        for m, (done, secs) in times.items():
+            todo = len(seeds) - len(done)
+            per = sum(secs) / len(secs) if secs else sum(twin_secs) / len(twin_secs) if twin_secs else None
+            if per is None:
+                unknown += todo
+            else:
+                left += todo * per
+            print(f"{sc:4} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
+                  f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left")
+    print(f"run time left: about {left / 3600:.1f} hours (one worker; divide by the workers)"
+          + (f", plus {unknown} runs of twins with none finished yet" if unknown else ""))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=PROFILE)
@@ -84,12 +112,15 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="runs trained at once, one process and thread each")
     ap.add_argument("--commit", action="store_true", help="git-commit each finished (method, seed)")
     ap.add_argument("--notebooks", action="store_true", help="run each twin's notebook at the end")
+    ap.add_argument("--status", action="store_true", help="say what is finished and what is left; train nothing")
     args = ap.parse_args(argv)
     profile = args.profile
     if args.seeds is None:
         args.seeds = list(dvnlib.scenario("FJ1").profile(profile).seeds)
     for sc in args.twins:
         dvnlib.scenario(sc)  # an unknown twin fails here, before any training
+    if args.status:
+        return status(profile, args.twins, args.seeds)
     start = time.time()
     queue = [(seed, sc, m) for seed in args.seeds for sc in args.twins for m in methods_for(sc)]
     total = len(queue)

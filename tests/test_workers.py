@@ -235,7 +235,7 @@ def test_slurm_job_asks_for_what_a_run_needs(tmp_path, monkeypatch):
         assert line in script, (line, script)
 
 
-def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch):
+def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch, capsys):
     """scripts/run_study.py: one queue of (seed, twin, method) runs over two worker processes;
     every run of the twin lands, and a second invocation finds them all finished and trains none
     (what lets the study resume across sessions)."""
@@ -252,3 +252,8 @@ def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch):
     study = json.loads((tmp_path / "results" / "smoke_study.json").read_text())
     assert [i["trained"] for i in study["invocations"]] == [len(methods), 0]
     assert study["runs"] == len(methods) and study["failed"] == []
+    capsys.readouterr()
+    assert run_study.main(argv + ["--status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(methods) + 1 and all("seeds done 0 " in line and "0 left" in line for line in lines[:-1])
+    assert lines[-1].startswith("run time left: about 0.0 hours")
