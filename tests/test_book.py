@@ -249,9 +249,12 @@ def test_study_page_twins_curves_and_precision(pages):
     s = pages["study"]
     (twins,) = _tables(s, "study")
     assert "FJ2 (of J2)" in twins["text"] and "coarse groups" in twins["text"]
-    assert sum(i["inMain"] for i in s["images"]) == 1, "FJ1's learning curves"
+    assert sum(i["inMain"] for i in s["images"]) == 2, "FJ1's learning curves and the convergence of its runs"
     (budget,) = _tables(s, "curves")
     assert budget["rows"] == 2 * 2 * 2 and "doubling" in budget["caption"]
+    (conv,) = _tables(s, "convergence")
+    assert conv["rows"] == len(FIXTURE_METHODS) and "train − test" in conv["text"]
+    assert not _tables(s, "anchor") and "Not yet computed" in s["text"]  # no FH1 in the fixture
     assert "Median 95% half-width over the DVN outputs" in s["text"]
     for page in ("study", "joint", "claims", "ablations"):
         assert "Not evidence: smoke profile" in pages[page]["text"], page

@@ -280,7 +280,7 @@ def show_convergence(profile: str | None = None):
     show_profile_note(profile)
     show_figure(convergence_figure(data, _profile_words(profile)))
     show_table(t, f"Convergence ({_profile_words(profile)}): test and train accuracy over every output and seed "
-               "of each method, and the train − test gap", "study")
+               "of each method, and the train − test gap", "convergence")
 
 
 def show_fh1_anchor():
@@ -290,7 +290,7 @@ def show_fh1_anchor():
         _md("**Not yet computed:** neither `results/FH1/anchor/` nor `results/FH1/study/metrics.csv` is there.")
         return
     show_table(fh1_anchor_table(probes, study), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
-               f"against the required {FH1_ANCHOR:g}%, in the probes that set FH1's budget and in the study", "study")
+               f"against the required {FH1_ANCHOR:g}%, in the probes that set FH1's budget and in the study", "anchor")
 
 
 def show_finetune_sweep(profile: str = "study"):
