@@ -17,7 +17,7 @@ TINY = {"epochs": 2, "train_per_task": 128, "test_per_task": 128, "batch_size": 
 
 
 def _run(tmp_path, **kw):
-    return small_run(tmp_path, TINY, **kw)
+    return small_run(tmp_path, **{"overrides": TINY, **kw})
 
 
 def test_writes_metrics_and_run_json(tmp_path):
