@@ -239,6 +239,10 @@ def show_precision(profile: str | None = None):
     med = median_half_width(data)
     show_table(p.drop(columns=["values"]), f"Precision of DVN's outputs ({_profile_words(profile)}): 95% half-width "
                "of the test accuracy over seeds, per scenario", "precision")
+    if med != med:  # one seed per output: no interval yet
+        _md(f"**Median 95% half-width over the DVN outputs: not yet computable** (one seed per output; an interval "
+            f"needs two). Target: at most {PRECISION_TARGET:.1f} points.")
+        return
     _md(f"**Median 95% half-width over the DVN outputs: {med:.2f} points** over {sum(p['DVN outputs'])} outputs "
         f"(target: at most {PRECISION_TARGET:.1f}; {'met' if med <= PRECISION_TARGET else 'missed'}).")
 

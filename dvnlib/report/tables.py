@@ -192,7 +192,8 @@ def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None) ->
             d = d[d["level"] == d["level"].max()]
             est, tr = mean_ci(d["accuracy"]), mean_ci(d["train_accuracy"])
             p = S.get("FH1").profile("study")
-            rows.append({"run": f"study, {d['seed'].nunique()} seeds",
+            n = d["seed"].nunique()
+            rows.append({"run": f"study, {n} seed{'s' * (n != 1)}",
                          "settings changed from the 6000-image, 16-epoch profile":
                              f"train_per_task={p.train_per_task}, epochs={p.epochs}",
                          "SGD steps per task": "—", "test %": fmt_ci(est.mean, est.half),
