@@ -104,6 +104,32 @@ def status(profile: str, twins, seeds) -> int:
     return 0
 
 
+def write_record(profile: str, twins, seeds, workers: int, start: float, trained: int, failed: list) -> str:
+    """The study's record (``results/study.json``; another profile: ``results/<profile>_study.json``),
+    rewritten after every finished run so that an invocation cut off by the end of a session still
+    counts. The study spans sessions: each invocation's wall time is kept (the entry with this
+    start is replaced), so the study's wall time is their sum."""
+    record = "results/study.json" if profile == PROFILE else f"results/{profile}_study.json"
+    try:
+        invocations = json.load(open(record)).get("invocations", [])
+    except (OSError, ValueError):
+        invocations = []
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    invocations = [i for i in invocations if i.get("started") != started]
+    invocations.append({"started": started, "wall_seconds": round(time.time() - start), "workers": workers,
+                        "seeds": list(seeds), "twins": list(twins), "trained": trained})
+    records = [json.load(open(f)) for sc in twins for f in glob.glob(f"results/{sc}/{profile}/runs/**/seed*.json",
+                                                                     recursive=True)]
+    R.write_json(record, {
+        "profile": profile, "invocations": invocations,
+        "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
+        "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
+        "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
+        "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(), "scenarios": list(twins),
+        "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": workers, "failed": failed})
+    return record
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=PROFILE)
@@ -146,8 +172,9 @@ def main(argv=None) -> int:
                     continue
                 say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
                 trained += 1
+                record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
                 if args.commit:
-                    commit([f"results/{sc}/{profile}"], f"Study results: {sc} {m} seed {seed}")
+                    commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
     if args.notebooks:
         for sc in args.twins:
             family = dvnlib.scenario(sc).family
@@ -155,24 +182,7 @@ def main(argv=None) -> int:
                             f"results/{sc}/{profile}/{family}.ipynb", "-k", "python3", "--no-progress-bar",
                             "-p", "scenario", sc, "-p", "profile", profile, "-p", "methods", ",".join(methods_for(sc)),
                             "-p", "seeds", ",".join(map(str, args.seeds))], check=True)
-    records = [json.load(open(f)) for sc in args.twins for f in glob.glob(f"results/{sc}/{profile}/runs/**/seed*.json",
-                                                                          recursive=True)]
-    # The study spans sessions: each invocation's wall time is kept, so the total is their sum.
-    record = "results/study.json" if profile == PROFILE else f"results/{profile}_study.json"
-    try:
-        invocations = json.load(open(record)).get("invocations", [])
-    except (OSError, ValueError):
-        invocations = []
-    invocations.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-                        "wall_seconds": round(time.time() - start), "workers": args.workers,
-                        "seeds": args.seeds, "twins": list(args.twins), "trained": trained})
-    R.write_json(record, {
-        "profile": profile, "invocations": invocations,
-        "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
-        "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
-        "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
-        "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(), "scenarios": list(args.twins),
-        "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": args.workers, "failed": failed})
+    record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
     if args.commit:
         commit([record], f"Study record: {record}")
     for f in failed:
