@@ -32,7 +32,7 @@ import dvnlib
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
-from dvnlib.runs import is_finished, run_key
+from dvnlib.runs import finished, is_finished, run_key
 
 PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
 # The twins, each with the ablations the book shows on it.
@@ -83,11 +83,12 @@ def status(profile: str, twins, seeds) -> int:
     for sc in twins:
         times = {}
         for m in methods_for(sc):
-            done = [seed for seed in seeds if is_finished(check(sc, profile, [m], [seed]), m, seed)]
-            secs = []
-            for seed in done:
-                record, _ = run_key(check(sc, profile, [m], [seed]), m, seed)
-                secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
+            done, secs = [], []
+            for seed in seeds:
+                record, key = run_key(check(sc, profile, [m], [seed]), m, seed)
+                if finished(record, key):
+                    done.append(seed)
+                    secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
             times[m] = (done, secs)
         twin_secs = [x for _, secs in times.values() for x in secs]
         for m, (done, secs) in times.items():

@@ -15,6 +15,23 @@ from .stats import aggregate
 from .tables import curve_means
 
 
+def _legend_below(fig, axes, used: int, ncol: int, fontsize: int = 8, base: float = 0.3, per_row: float = 0.2,
+                  **kw) -> None:
+    """Blank the panels past the first ``used``, gather every panel's legend entries once each into
+    one legend under the panels (``ncol`` columns; matplotlib uses no more columns than entries),
+    and lay the figure out leaving room for it (``base`` + ``per_row`` inches per legend row)."""
+    for ax in list(axes.flat)[used:]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=fontsize, frameon=False, **kw)
+    fig.tight_layout(rect=(0, (base + per_row * math.ceil(len(labels) / ncol)) / fig.get_figheight(), 1, 1))
+
+
 def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, subtitle: str | None = None):
     """Accuracy against parameter density for each task: DVN's levels as a curve, other methods
     as points, 95% intervals as error bars (the manner of the paper's Figures 4-6)."""
@@ -52,15 +69,6 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
         lo, hi = ax.get_ylim()
         ax.set_ylim(max(lo, 0), min(hi, 100.5))
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=9, frameon=False)
     head = title or ""
     if subtitle:
         head = f"{head}\n{subtitle}" if head else subtitle
@@ -68,8 +76,7 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
         head += "; points at one density are drawn slightly apart"
     if head:
         fig.suptitle(head, fontsize=10)
-    legend_rows = math.ceil(len(labels) / 3)
-    fig.tight_layout(rect=(0, (0.35 + 0.25 * legend_rows) / fig.get_figheight(), 1, 1))
+    _legend_below(fig, axes, len(tasks), ncol=3, fontsize=9, base=0.35, per_row=0.25)
     return fig
 
 
@@ -177,18 +184,9 @@ def curves_figure(curves: pd.DataFrame, scenario: str, subtitle: str = ""):
         ax.set_xlabel("SGD steps (log scale)", fontsize=9)
         ax.set_ylabel("accuracy (%)", fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.axis("off")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"{scenario}: learning curves, test (solid) and train (dashed)" + (f"\n{subtitle}" if subtitle else ""),
                  fontsize=10)
-    fig.tight_layout(rect=(0, (0.3 + 0.2 * math.ceil(len(labels) / 2)) / fig.get_figheight(), 1, 1))
+    _legend_below(fig, axes, len(tasks), ncol=2)
     return fig
 
 
@@ -217,16 +215,7 @@ def convergence_figure(data: dict[str, pd.DataFrame], subtitle: str = ""):
         ax.set_xlabel("test accuracy (%)", fontsize=9)
         ax.set_ylabel("train accuracy (%)", fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(data):]:
-        ax.axis("off")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False, markerscale=2)
     fig.suptitle("Convergence: train against test accuracy of every output and seed" + (f"\n{subtitle}" if subtitle else ""),
                  fontsize=10)
-    fig.tight_layout(rect=(0, (0.3 + 0.2 * math.ceil(len(labels) / 4)) / fig.get_figheight(), 1, 1))
+    _legend_below(fig, axes, len(data), ncol=4, markerscale=2)
     return fig
