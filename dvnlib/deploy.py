@@ -450,7 +450,7 @@ def zoo_figure(summary):
 
 
 def main(argv=None) -> int:
-    """``python -m dvnlib.deploy zoo --profile quick --root results/deploy/runs --out results/deploy/zoo.csv``:
+    """``python -m dvnlib.deploy zoo --profile study --root results --out results/deploy/zoo.csv``:
     the zoo CSV the book's deployment page reads."""
     import argparse
     import sys
@@ -458,7 +458,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     z = sub.add_parser("zoo", help="export, measure and time every (task, level) of every kept dvn model")
     z.add_argument("--scenarios", nargs="+", default=[s for s, x in S.SCENARIOS.items() if x.twin_of])
-    z.add_argument("--profile", default="quick")
+    z.add_argument("--profile", default="study")
     z.add_argument("--root", default="results", help="results folder holding the models")
     z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     z.add_argument("--rounds", type=int, default=30, help="timed batch-1 rounds per output")

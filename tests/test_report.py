@@ -235,6 +235,8 @@ def test_fh1_anchor_reads_the_fine_task_top_level_against_90():
     t = report.fh1_anchor_table(probes, study)
     assert list(t["test %"].iloc[:2]) == ["86.0", "91.5"] and list(t["anchor"]) == ["missed", "met", "met"]
     assert t["test %"].iloc[2].startswith("90.9 ±") and t["run"].iloc[2] == "study, 5 seeds"
+    assert t["SGD steps per task"].tolist() == [1488, 3748, "—"]  # the study's steps come from its records
+    assert report.fh1_anchor_table(probes, study, 7496)["SGD steps per task"].iloc[2] == 7496
     assert report.fh1_anchor_table(None, study.assign(accuracy=89.0))["anchor"].tolist() == ["missed"]
 
 

@@ -17,7 +17,8 @@ from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
                       curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
-                      load_curves, load_metrics, load_reported, order_methods, rerun_command, results_dir)
+                      load_curves, load_metrics, load_records, load_reported, order_methods, rerun_command,
+                      results_dir)
 from .tables import FH1_ANCHOR, ablation_table, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
 
 
@@ -293,7 +294,9 @@ def show_fh1_anchor():
     if probes is None and study is None:
         _md("**Not yet computed:** neither `results/FH1/anchor/` nor `results/FH1/study/metrics.csv` is there.")
         return
-    show_table(fh1_anchor_table(probes, study), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
+    rec = load_records("FH1", EVIDENCE_PROFILE, "dvn")
+    steps = rec.loc[rec["task"] == 2, "steps"].max() if rec is not None else None
+    show_table(fh1_anchor_table(probes, study, steps), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
                f"against the required {FH1_ANCHOR:g}%, in the probes that set FH1's budget and in the study", "anchor")
 
 

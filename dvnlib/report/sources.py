@@ -158,11 +158,12 @@ def load_curves(root=None) -> pd.DataFrame | None:
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
-def load_anchor(root=None) -> pd.DataFrame | None:
-    """The probes that set FH1's study budget (``<results>/FH1/anchor/runs/*/*/seed*.json`` and
-    ``.csv``): each one's rows with its overrides and steps per task beside them, or None."""
+def load_records(scenario: str, profile: str, method: str = "*", root=None) -> pd.DataFrame | None:
+    """The rows of each run record under ``<results>/<scenario>/<profile>/runs/<method>/`` (every
+    key's ``seed*.json`` and ``.csv``) with the run's overrides and SGD steps per task beside them,
+    or None if there is none."""
     parts = []
-    for rec in sorted((Path(root or results_dir()) / "FH1" / "anchor" / "runs").glob("*/*/seed*.json")):
+    for rec in sorted((Path(root or results_dir()) / scenario / profile / "runs").glob(f"{method}/*/seed*.json")):
         meta = json.loads(rec.read_text())
         rows = pd.read_csv(rec.with_suffix(".csv"), dtype={"units": str})
         steps = meta.get("steps_per_task", {})
@@ -170,6 +171,11 @@ def load_anchor(root=None) -> pd.DataFrame | None:
         rows["steps"] = [max(steps.get(str(t), {}).values(), default=None) for t in rows["task"]]
         parts.append(rows)
     return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def load_anchor(root=None) -> pd.DataFrame | None:
+    """The probes that set FH1's study budget (``<results>/FH1/anchor/``), as ``load_records``."""
+    return load_records("FH1", "anchor", root=root)
 
 
 # --------------------------------------------------------------------------------------------
