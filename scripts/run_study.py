@@ -10,7 +10,13 @@ configuration and code), so rerunning this after an interruption only does what 
 ``--commit`` each finished (method, seed) is committed to git at once (a session's background jobs
 end with it), by this process only, so that workers never race on the git index.
 
-    .venv/bin/python scripts/run_study.py [--workers 2] [--commit] [--seeds 0 1 2 3 4]
+    .venv/bin/python scripts/run_study.py [--workers 2] [--commit] [--seeds 0 1 2 3 4] [--until 05:10]
+
+``--until HH:MM`` (this machine's clock) is for a session that will end: a run is started only if
+the finished runs of its (twin, method) say it ends by then (its mean time, plus 10%), so no run is
+cut off half-way. Near the end the workers take the next queued runs that still fit (shorter ones,
+from later in the queue) and the driver stops when none does; the rest waits for the next
+invocation.
 
 At the end the executed notebooks (``--notebooks``: one per twin, reading the finished runs back)
 land beside each ``metrics.csv`` and the study's record (times, hardware, versions, commit) in
@@ -76,12 +82,10 @@ def say(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
 
-def status(profile: str, twins, seeds) -> int:
-    """A line per (twin, method): the seeds finished and their mean run time; then the run time
-    left, estimated from the finished runs of the same (twin, method) (else of the same twin)."""
-    left, unknown = 0.0, 0
+def run_times(profile: str, twins, seeds) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+    """Per (twin, method): the seeds finished and each one's wall time (from its record)."""
+    times = {}
     for sc in twins:
-        times = {}
         for m in methods_for(sc):
             done, secs = [], []
             for seed in seeds:
@@ -89,17 +93,61 @@ def status(profile: str, twins, seeds) -> int:
                 if finished(record, key):
                     done.append(seed)
                     secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
-            times[m] = (done, secs)
-        twin_secs = [x for _, secs in times.values() for x in secs]
-        for m, (done, secs) in times.items():
-            todo = len(seeds) - len(done)
-            per = sum(secs) / len(secs) if secs else sum(twin_secs) / len(twin_secs) if twin_secs else None
-            if per is None:
-                unknown += todo
-            else:
-                left += todo * per
-            print(f"{sc:4} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
-                  f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left")
+            times[(sc, m)] = (done, secs)
+    return times
+
+
+def estimate(times, sc: str, m: str) -> float | None:
+    """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
+    twin's, else None (nothing to go by)."""
+    secs = times.get((sc, m), ([], []))[1]
+    twin = [x for (t, _), (_, xs) in times.items() if t == sc for x in xs]
+    return sum(secs) / len(secs) if secs else sum(twin) / len(twin) if twin else None
+
+
+def pick(queue, times, seconds_left: float | None, margin: float = 1.1) -> int | None:
+    """The position in ``queue`` of the next run to start: the first, without a deadline; with one
+    (``seconds_left``), the first whose estimate (times ``margin``) ends before it. None: none fits
+    (a run with no estimate never fits a deadline)."""
+    for i, (_, sc, m) in enumerate(queue):
+        if seconds_left is None:
+            return i
+        est = estimate(times, sc, m)
+        if est is not None and est * margin <= seconds_left:
+            return i
+    return None
+
+
+def deadline(until: str | None, now: float | None = None) -> float | None:
+    """``HH:MM`` on this machine's clock as a time stamp: today's, or tomorrow's if that has passed."""
+    if until is None:
+        return None
+    try:
+        hh, mm = (int(x) for x in until.split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60):
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"error: --until {until!r}: give a time of day as HH:MM, e.g. --until 05:10") from None
+    now = time.time() if now is None else now
+    t = time.localtime(now)
+    stamp = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, hh, mm, 0, 0, 0, -1))
+    return stamp if stamp > now else stamp + 86400
+
+
+def status(profile: str, twins, seeds) -> int:
+    """A line per (twin, method): the seeds finished and their mean run time; then the run time
+    left, estimated from the finished runs of the same (twin, method) (else of the same twin)."""
+    times = run_times(profile, twins, seeds)
+    left, unknown = 0.0, 0
+    for (sc, m), (done, secs) in times.items():
+        todo = len(seeds) - len(done)
+        per = estimate(times, sc, m)
+        if per is None:
+            unknown += todo
+        else:
+            left += todo * per
+        print(f"{sc:4} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
+              f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left")
     print(f"run time left: about {left / 3600:.1f} hours (one worker; divide by the workers)"
           + (f", plus {unknown} runs of twins with none finished yet" if unknown else ""))
     return 0
@@ -140,7 +188,9 @@ def main(argv=None) -> int:
     ap.add_argument("--commit", action="store_true", help="git-commit each finished (method, seed)")
     ap.add_argument("--notebooks", action="store_true", help="run each twin's notebook at the end")
     ap.add_argument("--status", action="store_true", help="say what is finished and what is left; train nothing")
+    ap.add_argument("--until", metavar="HH:MM", help="start only runs expected to end by then (this machine's clock)")
     args = ap.parse_args(argv)
+    stop_by = deadline(args.until)
     profile = args.profile
     if args.seeds is None:
         args.seeds = list(dvnlib.scenario("FJ1").profile(profile).seeds)
@@ -153,15 +203,23 @@ def main(argv=None) -> int:
     total = len(queue)
     queue = [(seed, sc, m) for seed, sc, m in queue if not is_finished(check(sc, profile, [m], [seed]), m, seed)]
     failed, trained = [], 0
-    say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time")
+    say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
+        + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
+    times = run_times(profile, args.twins, args.seeds) if stop_by else {}
     # spawn, not fork: each worker starts its own torch with one thread.
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
         while queue or running:
             while queue and len(running) < args.workers:
-                seed, sc, m = job = queue.pop(0)
+                i = pick(queue, times, stop_by - time.time() if stop_by else None)
+                if i is None:
+                    break
+                seed, sc, m = job = queue.pop(i)
                 running[pool.submit(train, sc, profile, m, seed)] = job
                 say(f"start {sc} {m} seed {seed}")
+            if not running:
+                say(f"{len(queue)} runs left: none ends by {args.until}; the next invocation trains them")
+                break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 seed, sc, m = running.pop(fut)
@@ -173,10 +231,14 @@ def main(argv=None) -> int:
                     continue
                 say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
                 trained += 1
+                if stop_by:
+                    times.setdefault((sc, m), ([], []))[1].append(seconds)
                 record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
                 if args.commit:
                     commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
-    if args.notebooks:
+    if args.notebooks and queue:
+        say("notebooks not run: runs are left (they would train them)")
+    elif args.notebooks:
         for sc in args.twins:
             family = dvnlib.scenario(sc).family
             subprocess.run([sys.executable, "-m", "papermill", f"notebooks/{family}.ipynb",

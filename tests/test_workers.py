@@ -257,3 +257,35 @@ def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch, ca
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(methods) + 1 and all("seeds done 0 " in line and "0 left" in line for line in lines[:-1])
     assert lines[-1].startswith("run time left: about 0.0 hours")
+
+
+def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
+    """--until: a run starts only if its (twin, method)'s finished runs say it ends in time (plus
+    10%); near the end a shorter run later in the queue is taken instead, and a run with nothing to
+    estimate from never starts against a deadline. Without one, the queue's order is kept."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    import run_study
+    times = {("FH1", "dvn"): ([0], [1400.0]), ("FS1", "dacnn"): ([0, 1], [30.0, 34.0]),
+             ("FS1", "lwf"): ([], [])}
+    queue = [(2, "FH1", "dvn"), (2, "FS1", "lwf"), (2, "FS1", "dacnn"), (2, "FJ9", "dvn")]
+    assert run_study.pick(queue, times, None) == 0
+    assert run_study.pick(queue, times, 1600) == 0
+    assert run_study.pick(queue, times, 1500) == 1  # lwf: its twin's mean, 32 s
+    assert run_study.pick(queue[2:], times, 36) == 0 and run_study.pick(queue[2:], times, 35) is None
+    assert run_study.pick([(2, "FJ9", "dvn")], times, 1e9) is None
+    now = time.mktime((2026, 11, 25, 3, 0, 0, 0, 0, -1))
+    assert run_study.deadline("05:10", now) - now == 2 * 3600 + 600
+    assert run_study.deadline("02:00", now) - now == 23 * 3600  # passed today: tomorrow's
+    with pytest.raises(SystemExit, match="HH:MM"):
+        run_study.deadline("5pm", now)
+
+
+def test_study_driver_with_a_deadline_and_nothing_to_estimate_trains_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DVN_DATA", str(data_root().resolve()))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    import run_study
+    until = time.strftime("%H:%M", time.localtime(time.time() - 60))  # a day away: time is not what stops it
+    assert run_study.main(["--profile", "smoke", "--twins", "FH1", "--seeds", "0", "--until", until]) == 0
+    assert "none ends by" in capsys.readouterr().err
+    assert not list(tmp_path.glob("results/FH1/smoke/runs/*/*/seed0.json"))
