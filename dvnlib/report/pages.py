@@ -228,15 +228,25 @@ def show_claim(n: int):
         _md(f"**Not yet measured:** no J2 timings in `results/bench/inference.csv` (`{BENCH_COMMAND}`).")
 
 
-def show_precision(profile: str | None = None):
-    """How finely the study resolves DVN's outputs: the 95% half-widths, against the target."""
+def _from_results(profile: str | None, make, what: str):
+    """``make(data)`` from the book's results at ``profile`` (default: the book's), with the
+    profile's note above it: ``(profile, data, table)``; None, said on the page, when it is empty."""
     profile = profile or book_profile()
     data = book_data(profile)
-    p = precision(data)
-    if p.empty:
-        _md(f"**No DVN results yet** for the {profile} profile.")
-        return
+    table = make(data)
+    if table.empty:
+        _md(f"**No {what} yet** for the {profile} profile.")
+        return None
     show_profile_note(profile)
+    return profile, data, table
+
+
+def show_precision(profile: str | None = None):
+    """How finely the study resolves DVN's outputs: the 95% half-widths, against the target."""
+    got = _from_results(profile, precision, "DVN results")
+    if got is None:
+        return
+    profile, data, p = got
     med = median_half_width(data)
     show_table(p.drop(columns=["values"]), f"Precision of DVN's outputs ({_profile_words(profile)}): 95% half-width "
                "of the test accuracy over seeds, per scenario", "precision")
@@ -276,13 +286,10 @@ def show_curves():
 
 def show_convergence(profile: str | None = None):
     """Train against test accuracy of every run the book renders: a figure and a table."""
-    profile = profile or book_profile()
-    data = book_data(profile)
-    t = convergence_table(data)
-    if t.empty:
-        _md(f"**No results with train accuracy yet** for the {profile} profile.")
+    got = _from_results(profile, convergence_table, "results with train accuracy")
+    if got is None:
         return
-    show_profile_note(profile)
+    profile, data, t = got
     show_figure(convergence_figure(data, _profile_words(profile)))
     show_table(t, f"Convergence ({_profile_words(profile)}): test and train accuracy over every output and seed "
                "of each method, and the train − test gap", "convergence")
