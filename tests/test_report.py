@@ -247,3 +247,17 @@ def test_finetune_sweep_ranks_settings_and_marks_the_chosen_one():
     t = report.finetune_table(pd.DataFrame(rows), chosen=(0.1, 0.0))
     assert list(t["lr scale"]) == ["1", "1", "0.1", "0.1"] and t["score"].iloc[0] == "92.00"
     assert t["LwF old task %"].iloc[0] == "91.50" and list(t["study profile"]) == ["", "", "", "chosen"]
+
+
+def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
+    from dvnlib.report.pages import study_text
+    inv = [dict(started="a", wall_seconds=3600, workers=2, seeds=[0, 1], trained=3),
+           dict(started="b", wall_seconds=1800, workers=2, seeds=[0, 1], trained=1)]
+    study = dict(profile="study", invocations=inv, wall_seconds_total=5400, runs=4, scenarios=["FH1"], ablations={},
+                 run_wall_seconds_total=6000, run_train_seconds_total=5400, hardware=dict(cpu="X", cpu_count=2),
+                 versions=dict(torch="2"), git=dict(commit="abcdef1234567"))
+    planned = 2 * len(report.FAMILY_METHODS["hierarchical"])  # FH1's methods, two seeds
+    text = study_text(study)
+    assert "**1.5 hours** of wall time over 2 invocations" in text and "**100 minutes** of run time" in text
+    assert f"so far (4 of its {planned} method-seed runs" in text
+    assert "so far" not in study_text({**study, "runs": planned})

@@ -434,6 +434,25 @@ def show_status():
     show_table(status(), f"Results the book renders ({_profile_words(prof)}, from {results_dir()})", "status")
 
 
+def study_text(study: dict) -> str:
+    """What the study driver's record (``results/study.json``) says of the study: runs done of
+    those planned, wall time summed over the driver's invocations, run time, hardware, versions."""
+    hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
+    inv = study.get("invocations", [])
+    wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
+            f"{'s' * (len(inv) != 1)} of the driver ({max(i['workers'] for i in inv)} worker processes of one "
+            "torch thread each) and " if inv and "wall_seconds_total" in study else "")
+    seeds = inv[-1].get("seeds", []) if inv else []
+    planned = len(seeds) * sum(len(FAMILY_METHODS[S.get(sc).family]) + len(study.get("ablations", {}).get(sc, []))
+                               for sc in study.get("scenarios", []))
+    runs, name = study.get("runs", 0), f"`{study.get('profile', '?')}` profile's study"
+    what = (f"The {name} ({runs} method-seed runs) took" if runs >= planned else
+            f"The {name}, so far ({runs} of its {planned} method-seed runs; the driver resumes the rest), took")
+    return (f"{what} {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
+            f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
+            f"({hw.get('cpu_count', '?')} cores), torch {v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")
+
+
 def show_reproducibility():
     rec = run_records()
     if rec.empty:
@@ -445,13 +464,4 @@ def show_reproducibility():
         show_table(bench, f"The benchmark (results/bench/bench.json), produced by {BENCH_COMMAND}", "repro")
     study = study_record()
     if study:
-        hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
-        inv = study.get("invocations", [])
-        wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
-                f"{'s' * (len(inv) != 1)} of the driver ({max(i['workers'] for i in inv)} worker processes) and "
-                if inv and "wall_seconds_total" in study else "")
-        _md(f"The whole {study.get('profile', '')} study ({study.get('runs', '?')} "
-            f"method-seed runs) took {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
-            f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
-            f"({hw.get('cpu_count', '?')} cores, {hw.get('torch_threads', '?')} torch threads), torch "
-            f"{v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")
+        _md(study_text(study))
