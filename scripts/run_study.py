@@ -97,10 +97,15 @@ def run_times(profile: str, twins, seeds) -> dict[tuple[str, str], tuple[list[in
     return times
 
 
-def estimate(times, sc: str, m: str) -> float | None:
+def estimate(times, sc: str, m: str, seed: int | None = None) -> float | None:
     """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
-    twin's, else None (nothing to go by)."""
+    twin's, else None (nothing to go by). The first run of a (twin, seed) may have to train the
+    stages its seed's methods share (DA-CNN's old-task network, say), so until one has finished it
+    is given the twin's slowest method's mean."""
     secs = times.get((sc, m), ([], []))[1]
+    means = [sum(xs) / len(xs) for (t, _), (_, xs) in times.items() if t == sc and xs]
+    if seed is not None and means and not any(seed in done for (t, _), (done, _) in times.items() if t == sc):
+        return max(means)
     twin = [x for (t, _), (_, xs) in times.items() if t == sc for x in xs]
     return sum(secs) / len(secs) if secs else sum(twin) / len(twin) if twin else None
 
@@ -109,10 +114,10 @@ def pick(queue, times, seconds_left: float | None, margin: float = 1.1) -> int |
     """The position in ``queue`` of the next run to start: the first, without a deadline; with one
     (``seconds_left``), the first whose estimate (times ``margin``) ends before it. None: none fits
     (a run with no estimate never fits a deadline)."""
-    for i, (_, sc, m) in enumerate(queue):
+    for i, (seed, sc, m) in enumerate(queue):
         if seconds_left is None:
             return i
-        est = estimate(times, sc, m)
+        est = estimate(times, sc, m, seed)
         if est is not None and est * margin <= seconds_left:
             return i
     return None
@@ -232,7 +237,9 @@ def main(argv=None) -> int:
                 say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
                 trained += 1
                 if stop_by:
-                    times.setdefault((sc, m), ([], []))[1].append(seconds)
+                    done_seeds, secs = times.setdefault((sc, m), ([], []))
+                    done_seeds.append(seed)
+                    secs.append(seconds)
                 record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
                 if args.commit:
                     commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")

@@ -267,7 +267,7 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     import run_study
     times = {("FH1", "dvn"): ([0], [1400.0]), ("FS1", "dacnn"): ([0, 1], [30.0, 34.0]),
              ("FS1", "lwf"): ([], [])}
-    queue = [(2, "FH1", "dvn"), (2, "FS1", "lwf"), (2, "FS1", "dacnn"), (2, "FJ9", "dvn")]
+    queue = [(0, "FH1", "dvn"), (1, "FS1", "lwf"), (1, "FS1", "dacnn"), (2, "FJ9", "dvn")]
     assert run_study.pick(queue, times, None) == 0
     assert run_study.pick(queue, times, 1600) == 0
     assert run_study.pick(queue, times, 1500) == 1  # lwf: its twin's mean, 32 s
@@ -278,6 +278,11 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.deadline("02:00", now) - now == 23 * 3600  # passed today: tomorrow's
     with pytest.raises(SystemExit, match="HH:MM"):
         run_study.deadline("5pm", now)
+    # FS1 seed 2 has no finished run: its first may train the stages its methods share, so it is
+    # given the slowest FS1 method's mean (dacnn's own is 32 s; lwf has none).
+    assert run_study.estimate(times, "FS1", "dacnn", 2) == 32.0
+    times[("FS1", "dvn")] = ([0], [300.0])
+    assert run_study.estimate(times, "FS1", "dacnn", 2) == 300.0 and run_study.estimate(times, "FS1", "dacnn", 1) == 32.0
 
 
 def test_study_driver_with_a_deadline_and_nothing_to_estimate_trains_nothing(tmp_path, monkeypatch, capsys):
