@@ -38,7 +38,7 @@ import dvnlib
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
-from dvnlib.runs import finished, is_finished, run_key
+from dvnlib.runs import finished, run_key
 
 PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
 # The twins, each with the ablations the book shows on it.
@@ -204,13 +204,13 @@ def main(argv=None) -> int:
     if args.status:
         return status(profile, args.twins, args.seeds)
     start = time.time()
+    times = run_times(profile, args.twins, args.seeds)  # what is finished, and how long each took
     queue = [(seed, sc, m) for seed in args.seeds for sc in args.twins for m in methods_for(sc)]
     total = len(queue)
-    queue = [(seed, sc, m) for seed, sc, m in queue if not is_finished(check(sc, profile, [m], [seed]), m, seed)]
+    queue = [(seed, sc, m) for seed, sc, m in queue if seed not in times[(sc, m)][0]]
     failed, trained = [], 0
     say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
-    times = run_times(profile, args.twins, args.seeds) if stop_by else {}
     # spawn, not fork: each worker starts its own torch with one thread.
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
@@ -236,10 +236,8 @@ def main(argv=None) -> int:
                     continue
                 say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
                 trained += 1
-                if stop_by:
-                    done_seeds, secs = times.setdefault((sc, m), ([], []))
-                    done_seeds.append(seed)
-                    secs.append(seconds)
+                times[(sc, m)][0].append(seed)
+                times[(sc, m)][1].append(seconds)
                 record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
                 if args.commit:
                     commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
