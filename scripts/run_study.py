@@ -177,6 +177,7 @@ def write_record(profile: str, twins, seeds, workers: int, start: float, trained
     R.write_json(record, {
         "profile": profile, "invocations": invocations,
         "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
+        "planned": len(seeds) * sum(len(methods_for(sc)) for sc in twins),
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
         "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(), "scenarios": list(twins),

@@ -253,11 +253,11 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     from dvnlib.report.pages import study_text
     inv = [dict(started="a", wall_seconds=3600, workers=2, seeds=[0, 1], trained=3),
            dict(started="b", wall_seconds=1800, workers=2, seeds=[0, 1], trained=1)]
-    study = dict(profile="study", invocations=inv, wall_seconds_total=5400, runs=4, scenarios=["FH1"], ablations={},
+    study = dict(profile="study", invocations=inv, wall_seconds_total=5400, runs=4, planned=10, scenarios=["FH1"],
                  run_wall_seconds_total=6000, run_train_seconds_total=5400, hardware=dict(cpu="X", cpu_count=2),
                  versions=dict(torch="2"), git=dict(commit="abcdef1234567"))
-    planned = 2 * len(report.FAMILY_METHODS["hierarchical"])  # FH1's methods, two seeds
     text = study_text(study)
     assert "**1.5 hours** of wall time over 2 invocations" in text and "**100 minutes** of run time" in text
-    assert f"so far (4 of its {planned} method-seed runs" in text
-    assert "so far" not in study_text({**study, "runs": planned})
+    assert "so far (4 of its 10 method-seed runs" in text
+    assert "so far" not in study_text({**study, "runs": 10})
+    assert "so far" not in study_text({k: v for k, v in study.items() if k != "planned"})  # an older record

@@ -251,7 +251,7 @@ def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch, ca
     assert run_study.main(argv) == 0
     study = json.loads((tmp_path / "results" / "smoke_study.json").read_text())
     assert [i["trained"] for i in study["invocations"]] == [len(methods), 0]
-    assert study["runs"] == len(methods) and study["failed"] == []
+    assert study["runs"] == study["planned"] == len(methods) and study["failed"] == []
     capsys.readouterr()
     assert run_study.main(argv + ["--status"]) == 0
     lines = capsys.readouterr().out.splitlines()

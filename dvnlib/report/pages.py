@@ -442,11 +442,10 @@ def study_text(study: dict) -> str:
     wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
             f"{'s' * (len(inv) != 1)} of the driver ({max(i['workers'] for i in inv)} worker processes of one "
             "torch thread each) and " if inv and "wall_seconds_total" in study else "")
-    seeds = inv[-1].get("seeds", []) if inv else []
-    planned = len(seeds) * sum(len(FAMILY_METHODS[S.get(sc).family]) + len(study.get("ablations", {}).get(sc, []))
-                               for sc in study.get("scenarios", []))
-    runs, name = study.get("runs", 0), f"`{study.get('profile', '?')}` profile's study"
-    what = (f"The {name} ({runs} method-seed runs) took" if runs >= planned else
+    # The driver counts the runs it plans (run_study.methods_for); a record written before it did
+    # says only how many are done.
+    runs, planned, name = study.get("runs", 0), study.get("planned"), f"`{study.get('profile', '?')}` profile's study"
+    what = (f"The {name} ({runs} method-seed runs) took" if planned is None or runs >= planned else
             f"The {name}, so far ({runs} of its {planned} method-seed runs; the driver resumes the rest), took")
     return (f"{what} {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
             f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
