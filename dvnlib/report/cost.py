@@ -16,11 +16,12 @@ from .stats import mean_ci
 
 def bench_levels(bench: pd.DataFrame) -> pd.DataFrame:
     """Per timed group (``BENCH_KEYS``) and level of ``inference.csv``: ``ms`` the median ms per
-    image; ``speedup`` the group's full network's (top level's) median over the level's, as the
-    benchmark computes it; ``low``/``high`` a 95% interval of the speed-up within a round (the
-    level and the full network timed side by side): a t-interval of its logarithm over the rounds
-    (NaN with one round); ``mac_ratio`` and ``density`` the level's MACs and parameters against
-    the full network's."""
+    image; ``speedup`` the full network's (top level's) time over the level's within a round (the
+    two timed side by side), its geometric mean over the rounds, and ``low``/``high`` its 95%
+    t-interval (of the logarithm; NaN with one round). The point is the centre of its own
+    interval: the ratio of the two medians (the benchmark's printout) pairs no rounds, and a machine
+    busy in some rounds can put it outside the interval. ``mac_ratio`` and ``density`` the level's
+    MACs and parameters against the full network's."""
     rows = []
     for key, g in bench.groupby(BENCH_KEYS, sort=False):
         full = g[g["level"] == g["level"].max()]
@@ -32,7 +33,7 @@ def bench_levels(bench: pd.DataFrame) -> pd.DataFrame:
             rows.append({**dict(zip(BENCH_KEYS, key)), "level": int(lvl), "units": r["units"],
                          "params": int(r["params"]), "macs": int(r["macs"]), "threads": r["threads"],
                          "ms": float(x["ms_per_image"].median()),
-                         "speedup": float(full["ms_per_image"].median() / x["ms_per_image"].median()),
+                         "speedup": math.exp(lm),
                          "low": math.exp(lm - lh), "high": math.exp(lm + lh), "repeats": n,
                          "mac_ratio": f["macs"] / r["macs"], "density": r["params"] / f["params"],
                          "top": int(lvl) == int(f["level"])})
