@@ -32,8 +32,8 @@ def run(*args, **kwargs):
 
 
 def load(scenario, profile, seed, method="dvn", root="results"):
-    """The trained network a run kept; see ``dvnlib.deploy.load``."""
-    from .deploy import load as _load
+    """The trained network a run kept; see ``dvnlib.trained.load``."""
+    from .trained import load as _load
     return _load(scenario, profile, seed, method, root)
 
 

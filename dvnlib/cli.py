@@ -1,5 +1,6 @@
 """Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib run FJ1 [--profile quick]``,
-``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-params N --out F.onnx``.
+``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-params N --out F.onnx``,
+``python -m dvnlib zoo --profile study --out results/deploy/zoo.csv``.
 
 Errors in what the user asked for or in the environment (an unknown scenario, an inconsistent
 override, an unusable device, a missing or malformed dataset, a results folder that cannot be
@@ -79,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--max-params", type=int, help="export the largest level with at most this many parameters")
     e.add_argument("--out", required=True, help="the ONNX file to write")
     e.add_argument("--results", default="results", help="results folder holding the models (default: results)")
+    z = sub.add_parser("zoo", help="export, measure and time every (task, level) of every kept dvn model")
+    z.add_argument("--scenarios", nargs="+", default=[s for s, x in SCENARIOS.items() if x.twin_of],
+                   help="default: the Fashion-MNIST twins")
+    z.add_argument("--profile", choices=PROFILES, default="study")
+    z.add_argument("--results", default="results", help="results folder holding the models (default: results)")
+    z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
+    z.add_argument("--rounds", type=int, default=30, help="timed batch-1 rounds per output")
+    z.add_argument("--out", required=True, help="the CSV to write (the book reads results/deploy/zoo.csv)")
     args = parser.parse_args(argv)
     try:
         _command(args)
@@ -130,12 +139,29 @@ def _command(args) -> None:
                 log(f"wrote {path}")
     elif args.command == "export":
         _export(args)
+    elif args.command == "zoo":
+        _zoo(args)
 
 
 def _export(args) -> None:
     from .deploy import export_output  # imports torch and onnx: kept out of the other commands' path
     print(json.dumps(export_output(args.scenario, args.profile, args.seed, args.task, args.out, args.level,
                                    args.max_params, root=args.results)))
+
+
+def _zoo(args) -> None:
+    from pathlib import Path
+
+    from . import zoo  # imports torch and onnxruntime: kept out of the other commands' path
+    from .results import check_writable
+    check_writable(Path(args.out).parent)  # before minutes of timing, not after
+    rows = zoo.build(args.scenarios, args.profile, args.results, args.data_root, args.rounds,
+                     log=lambda s: print(s, file=sys.stderr, flush=True))
+    if not rows:
+        raise ValueError(f"no kept dvn models of {', '.join(args.scenarios)} ({args.profile}) under "
+                         f"{args.results}: `python -m dvnlib run SCENARIO --profile {args.profile} --methods dvn` "
+                         "keeps them")
+    print(zoo.write(rows, args.out))
 
 
 def _setting(text: str) -> tuple[str, str]:

@@ -53,6 +53,9 @@ _FOLDERS = {"fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py
             "cifar100": "cifar-100-python", "stl10": "stl10_binary",
             "tiny_imagenet": "tiny-imagenet-200"}
 _NUM_LABELS = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "stl10": 10}
+# Each dataset's images as its files hold them: (channels, side in pixels).
+NATIVE = {"fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32), "stl10": (3, 96),
+          "tiny_imagenet": (3, 64)}
 _CIFAR100_COARSE = 20
 
 # Independent random streams derived from one seed (see _seed).
@@ -435,7 +438,7 @@ def _statistics(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
-              limit: int | None = None, seed: int = 0, download: bool = False) -> TaskData:
+              limit: int | None = None, seed: int = 0, download: bool = False, native: bool = False) -> TaskData:
     """One split (``'train'`` or ``'test'``) of a task, in memory, at its input size.
 
     Keeps ``task.classes`` (remapped to 0..n-1 in the order listed) or relabels by
@@ -448,6 +451,9 @@ def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
     labels (so FH1's coarse and fine tasks, or H1's, keep the same images), chosen by ``seed``
     alone: pass the default 0 rather than a run's training seed, so that every seed of a study
     trains and tests on the same images.
+
+    ``native=True`` returns the same images and labels at the dataset's native size (``NATIVE``),
+    not resized: what a deployed model receives (``deploy.export``).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: valid splits are {', '.join(SPLITS)}")
@@ -466,8 +472,8 @@ def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
     if limit is not None:
         chosen = _stratified(raw.fine[keep], limit, seed)
         keep, y = keep[chosen], y[chosen]
-    x = _resize(_convert_channels(raw.x[keep], task.in_channels), task.input_size)
-    return TaskData(x.contiguous(), y, mean, std)
+    x = _convert_channels(raw.x[keep], task.in_channels)
+    return TaskData((x if native else _resize(x, task.input_size)).contiguous(), y, mean, std)
 
 
 def subset(data: TaskData, limit: int, seed: int = 0) -> TaskData:

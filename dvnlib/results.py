@@ -215,14 +215,14 @@ def check_writable(folder) -> Path:
 
 
 # The modules whose code decides a run's numbers. The rest (the book's report, the command line,
-# the benchmark, deployment) can change without making finished runs stale. ``workers.py`` and
-# ``locks.py`` decide where and when a run executes (which process, which cluster job), never what
+# the benchmark, deployment, kept models) can change without making finished runs stale.
+# ``workers.py`` and ``locks.py`` decide where and when a run executes (which process, which cluster job), never what
 # it computes: scheduling changes keep finished runs valid. ``scenarios.py`` and ``request.py``
 # decide what is asked, and all of that is in a run's configuration (``runs.configuration``: the
 # scenario, the resolved settings and backbone): editing one scenario makes stale only the runs
 # whose configuration it changes, not every run of the study.
-_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "report.py", "book.py",
-                 "workers.py", "locks.py", "scenarios.py", "request.py")
+_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "trained.py", "zoo.py", "report.py",
+                 "book.py", "workers.py", "locks.py", "scenarios.py", "request.py")
 
 
 def code_files(package: str | os.PathLike | None = None) -> list[Path]:

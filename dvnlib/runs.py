@@ -116,6 +116,6 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
                           # it: run.json is rewritten whenever the scenario is collected
                           "git": R.git_state(), "versions": R.versions(),
                           "hardware": R.hardware(device)})
-    # The trained network itself, beside its record (``deploy.load`` reads it back).
-    from .deploy import save_trained
-    save_trained(ctx, out, key)
+    # The trained network itself, beside its record (``trained.load`` reads it back).
+    from .trained import save
+    save(ctx, out, key)

@@ -15,4 +15,4 @@ if [ "$profile" != study ]; then
     .venv/bin/python -m dvnlib run "$sc" --profile "$profile" --methods dvn --out "$root"
   done
 fi
-.venv/bin/python -m dvnlib.deploy zoo --profile "$profile" --root "$root" --out results/deploy/zoo.csv
+.venv/bin/python -m dvnlib zoo --profile "$profile" --results "$root" --out results/deploy/zoo.csv

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dvnlib
-from dvnlib import accounting, cli, deploy
+from dvnlib import accounting, cli, deploy, trained
 from dvnlib import data as D
 from dvnlib import scenarios as S
 from dvnlib.data import data_root
@@ -42,20 +42,20 @@ def test_the_run_keeps_its_model_and_load_gives_it_back(kept):
     info = json.loads((d / "seed0.json").read_text())
     assert info["scenario"] == "FJ1" and info["profile"] == "smoke" and info["seed"] == 0
     assert info["overrides"] == SMALL
-    assert deploy.run_record(root, "FJ1", "smoke", 0, info["key"]).is_file()  # the run that trained it
+    assert trained.run_record(root, "FJ1", "smoke", 0, info["key"]).is_file()  # the run that trained it
     assert info["tasks"][1]["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     # the model is the one that was evaluated: its test accuracy is the run's, for every output
     s = S.with_profile("FJ1", "smoke", **SMALL)
     tests = {t: D.test_batches(D.load_task(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task), 256)
              for t in (1, 2)}
     for (t, l), (correct, n) in dvnlib.train.evaluate(net, tests).items():
-        assert 100 * correct / n == pytest.approx(deploy.committed_accuracy(root, "FJ1", "smoke", 0, t, l,
+        assert 100 * correct / n == pytest.approx(trained.committed_accuracy(root, "FJ1", "smoke", 0, t, l,
                                                                             info["key"]), abs=1e-9)
 
 
 def test_a_missing_model_names_the_path_and_the_command(tmp_path):
-    with pytest.raises(deploy.ModelMissing) as e:
-        deploy.load("FJ2", "quick", 1, root=tmp_path)
+    with pytest.raises(trained.ModelMissing) as e:
+        trained.load("FJ2", "quick", 1, root=tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "FJ2" / "quick" / "models" / "dvn" / "seed1.pt") in msg
     assert f"python -m dvnlib run FJ2 --profile quick --methods dvn --seeds 1 --out {tmp_path}" in msg
@@ -117,9 +117,9 @@ def test_the_batch_axis_is_dynamic_and_the_metadata_names_the_classes(kept, tmp_
 @needs_data
 def test_a_low_levels_file_holds_its_level_not_the_whole_network(kept, tmp_path):
     _, net = kept
-    costs = {(c.task, c.level): c.params for c in accounting.costs(deploy.layout_from_json(net.info["layout"]))}
+    costs = {(c.task, c.level): c.params for c in accounting.costs(trained.layout_from_json(net.info["layout"]))}
     sizes = {o: deploy.export(net, *o, tmp_path / f"{o}.onnx").stat().st_size for o in net.outputs}
-    total = accounting.total_params(deploy.layout_from_json(net.info["layout"]))
+    total = accounting.total_params(trained.layout_from_json(net.info["layout"]))
     for o, size in sizes.items():
         # float32 weights of that output, plus folded-BN biases and the graph: a few kB
         assert 4 * costs[o] <= size <= 4 * costs[o] * 1.05 + 16_000, (o, size, costs[o])
@@ -134,12 +134,13 @@ def test_the_exported_models_accuracy_on_the_real_test_split_is_the_runs(kept, t
     metrics = pd.read_csv(root / "FJ1" / "smoke" / "metrics.csv").set_index(["method", "seed", "task", "level"])
     for t, l in net.outputs:
         # the run's record, which the export command reports, is the metrics row
-        assert metrics.loc[("dvn", 0, t, l), "accuracy"] == deploy.committed_accuracy(
+        assert metrics.loc[("dvn", 0, t, l), "accuracy"] == trained.committed_accuracy(
             root, "FJ1", "smoke", 0, t, l, net.info["key"])
-        x, y = deploy.raw_split(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task)
+        raw = D.load_task(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task, native=True)
+        x, y = raw.x, raw.y
         acc = 100 * float((_ort_logits(deploy.export(net, t, l, tmp_path / "m.onnx"), x).argmax(1) == y)
                           .float().mean())
-        assert acc == pytest.approx(deploy.committed_accuracy(root, "FJ1", "smoke", 0, t, l, net.info["key"]),
+        assert acc == pytest.approx(trained.committed_accuracy(root, "FJ1", "smoke", 0, t, l, net.info["key"]),
                                     abs=0.1)
 
 
@@ -150,7 +151,7 @@ def test_the_exported_resize_is_the_training_resize(size, differing, largest, tm
     (torch's antialiased uint8 kernel), on 500 real test images: exact at 32 and 64 px; at 96 px,
     whose weights torch quantises, a few pixels differ by one or two grey levels."""
     task = S.TaskDef("all", "fashion_mnist", 10, size, in_channels=1)
-    x, _ = deploy.raw_split(task, "test", None, 500)
+    x = D.load_task(task, "test", None, 500, native=True).x
     m = deploy.deployable(dvnlib.build("FJ1", "smoke"), 1, 1, deploy.Preprocess(28, size, (0.0,), (1 / 255,)))
     m.core = torch.nn.Identity()  # the preprocessing alone, scaled back to grey levels
     path = tmp_path / "resize.onnx"
@@ -173,7 +174,7 @@ def test_cli_export_by_budget_prints_one_json_line(kept, tmp_path, capsys):
     assert {k: r[k] for k in ("scenario", "task", "level", "units", "params", "file", "bytes")} == {
         "scenario": "FJ1", "task": 2, "level": 1, "units": [2], "params": params[1], "file": str(out),
         "bytes": out.stat().st_size}
-    assert r["accuracy"] == deploy.committed_accuracy(root, "FJ1", "smoke", 0, 2, 1, net.info["key"])
+    assert r["accuracy"] == trained.committed_accuracy(root, "FJ1", "smoke", 0, 2, 1, net.info["key"])
 
 
 @needs_data
@@ -209,3 +210,35 @@ def test_the_books_plain_onnxruntime_lines_run_an_exported_file(kept, tmp_path, 
     exec(snippet, {})
     printed = eval(capsys.readouterr().out)
     assert len(printed) == 8 and set(printed) <= {"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+
+
+@needs_data
+def test_the_zoo_command_writes_every_level_and_the_book_summarises_it(kept, tmp_path, capsys):
+    import pandas as pd
+
+    from dvnlib import report, zoo
+    root, net = kept
+    out = tmp_path / "zoo.csv"
+    assert cli.main(["zoo", "--scenarios", "FJ1", "--profile", "smoke", "--results", str(root),
+                     "--rounds", "2", "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert tuple(df.columns) == zoo.COLUMNS
+    assert sorted(zip(df["task"], df["level"])) == sorted(net.outputs)
+    for r in df.itertuples():  # the exported files reproduce the run's recorded accuracies
+        assert r.accuracy == trained.committed_accuracy(root, "FJ1", "smoke", 0, r.task, r.level, net.info["key"])
+        assert r.onnx_accuracy == pytest.approx(r.accuracy, abs=0.1)
+    summary = report.zoo_summary(df)
+    assert len(report.zoo_table(summary)) == len(net.outputs) and set(summary["seeds"]) == {1}
+
+
+def test_deployment_and_kept_models_never_import_the_books_report_package():
+    """The book's code only reads what runs wrote: nothing that trains or deploys stands on it."""
+    import ast
+    from pathlib import Path
+    pkg = Path(dvnlib.__file__).parent
+    for name in ("trained.py", "deploy.py", "zoo.py", "runs.py", "train.py"):
+        tree = ast.parse((pkg / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names] if node.level else [node.module or ""]
+                assert not any(n == "report" or n.startswith(("report.", "dvnlib.report")) for n in names), name

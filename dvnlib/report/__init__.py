@@ -11,6 +11,7 @@ flowing one way (sources -> stats -> verdicts / tables / figures -> pages):
 * ``tables`` and ``figures``: what the notebooks and pages show;
 * ``cost``: the benchmark's files formatted for the cost page and claim 4;
 * ``records``: run records, commands, what this build found;
+* ``zoo``: the deployment page's model zoo (its summary over seeds, table and figure);
 * ``pages``: the ``show_*`` functions the book's pages call.
 
 The names below are the package's public surface (``from dvnlib import report; report.table(df)``).
@@ -32,3 +33,4 @@ from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE
 from .stats import aggregate, compare, diff_ci, mdd, mean_ci, t_quantile, welch_ci
 from .tables import (FH1_ANCHOR, ablation_table, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)
+from .zoo import zoo_figure, zoo_summary, zoo_table
