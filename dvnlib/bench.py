@@ -57,6 +57,7 @@ from . import train as T
 from . import units as U
 from .layout import layout
 from .network import CompactNet, DVNNet, key
+from .timing import Timing, interleaved, paired_ratio, speedup, wall_time
 
 PAPER_COST = Path(__file__).resolve().parents[1] / "results" / "paper" / "reported_cost.csv"
 
@@ -76,54 +77,21 @@ DATA_TARGET = 0.10
 # Timing
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per call over the timed rounds."""
-    samples: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def min(self) -> float:
-        return min(self.samples)
-
-    @property
-    def max(self) -> float:
-        return max(self.samples)
-
-
 def measure(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
             device: torch.device | str = "cpu") -> dict[str, Timing]:
-    """Time every callable ``repeats`` times, interleaved: each round calls all of them once, in
-    an order rotated by one each round, after ``warmup`` untimed rounds."""
+    """``timing.interleaved`` on ``device``'s clock: CUDA events on a GPU, the wall clock on the CPU."""
     device = torch.device(device)
-    names = list(fns)
-    for _ in range(warmup):
-        for n in names:
-            fns[n]()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    samples: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        shift = r % len(names)
-        for n in names[shift:] + names[:shift]:
-            samples[n].append(_time_once(fns[n], device))
-    return {n: Timing(tuple(s)) for n, s in samples.items()}
+    return interleaved(fns, repeats, warmup, cuda_time if device.type == "cuda" else wall_time)
 
 
-def _time_once(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1000
-    t0 = time.perf_counter()
+def cuda_time(fn: Callable[[], object]) -> float:
+    """Seconds of GPU work ``fn()`` queued, on CUDA events (the call returns before the work ends)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
     fn()
-    return time.perf_counter() - t0
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,10 +491,17 @@ def paper_speedups(path: Path = PAPER_COST) -> dict[tuple[str, int], float]:
             if r.get("source") == "Table 2" and r.get("speedup_x")}
 
 
+def ms_per_image(lt: LevelTiming) -> list[float]:
+    """A level's rounds in milliseconds per image: what ``inference.csv`` holds, and what every
+    ratio of the run is computed from, so that the book recomputes the same figures from the CSV."""
+    return [1000 * s / lt.batch for s in lt.timing.samples]
+
+
 def level_rows(timings: Sequence[LevelTiming], paper: dict | None = None) -> list[dict]:
     """The JSON ``inference`` entries: per level, time per image and the ratios to the top level
-    of the same (scenario, task, batch, engine). ``speedup`` is the ratio of medians;
-    ``speedup_paired`` the median over rounds of the ratio within a round."""
+    of the same (scenario, task, batch, engine). ``speedup`` is ``timing.speedup`` (the ratio of
+    medians, with its interval in ``speedup_low``, ``speedup_high``); ``speedup_paired`` the
+    median over rounds of the ratio within a round."""
     paper = paper_speedups() if paper is None else paper
     top = {}
     for lt in timings:
@@ -536,17 +511,17 @@ def level_rows(timings: Sequence[LevelTiming], paper: dict | None = None) -> lis
     rows = []
     for lt in timings:
         f = top[(lt.scenario, lt.task, lt.batch, lt.engine.name)]
-        speedup = f.timing.median / lt.timing.median
+        ms, full_ms = ms_per_image(lt), ms_per_image(f)
+        sp = speedup(full_ms, ms)
         mac_ratio = f.macs / lt.macs
         rows.append({"scenario": lt.scenario, "network": lt.network, "task": lt.task, "level": lt.level,
                      "units": list(lt.units), "params": lt.params, "macs": lt.macs, "batch": lt.batch,
                      "engine": lt.engine.name, "threads": lt.engine.threads,
-                     "ms_per_image": 1000 * lt.timing.median / lt.batch,
-                     "ms_per_image_min": 1000 * lt.timing.min / lt.batch,
-                     "ms_per_image_max": 1000 * lt.timing.max / lt.batch,
-                     "repeats": len(lt.timing.samples), "speedup": speedup,
-                     "speedup_paired": statistics.median(a / b for a, b in zip(f.timing.samples, lt.timing.samples)),
-                     "mac_ratio": mac_ratio, "share_of_mac_ratio": speedup / mac_ratio,
+                     "ms_per_image": statistics.median(ms), "ms_per_image_min": min(ms),
+                     "ms_per_image_max": max(ms), "repeats": len(ms), "speedup": sp.point,
+                     "speedup_low": sp.low, "speedup_high": sp.high,
+                     "speedup_paired": paired_ratio(full_ms, ms),
+                     "mac_ratio": mac_ratio, "share_of_mac_ratio": sp.point / mac_ratio,
                      "paper_speedup": paper.get((lt.scenario, lt.level))})
     return rows
 
@@ -563,10 +538,11 @@ def targets(inference: Sequence[dict], training: dict | None, data: dict | None,
             continue
         where = f"{r['engine']}: {r['scenario']} level {r['level']} at batch {r['batch']}"
         share = ORT_MAC_SHARE_TARGET if r["engine"] == ORT else MAC_SHARE_TARGET
-        if r["paper_speedup"] is not None:
-            out.append({"target": f"{where}: speed-up >= paper's {r['paper_speedup']:g}x",
-                        "value": r["speedup"], "threshold": r["paper_speedup"],
-                        "met": r["speedup"] >= r["paper_speedup"]})
+        if r["paper_speedup"] is not None:  # shown, as the book's claim 4 judges it: the interval above
+            out.append({"target": f"{where}: speed-up's 95% lower bound >= paper's {r['paper_speedup']:g}x "
+                                  f"(speed-up {r['speedup']:.2f}x)",
+                        "value": r["speedup_low"], "threshold": r["paper_speedup"],
+                        "met": r["speedup_low"] >= r["paper_speedup"]})
         if r["batch"] == large_batch:
             out.append({"target": f"{where}: speed-up >= {share:.0%} of the MAC ratio "
                                   f"({r['mac_ratio']:.2f}x)",
@@ -819,6 +795,11 @@ def _csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def inference_csv(result: dict) -> str:
+    """The text of ``inference.csv``: ``timing_rows`` as CSV."""
+    return _csv_text(timing_rows(result), CSV_COLUMNS)
+
+
 def write(result: dict, out: str | os.PathLike) -> list[Path]:
     """``out/inference.csv`` (one row per timed repeat, headline engine and ONNX Runtime: what the
     book's cost page reads), ``out/bench.json`` (everything) and ``out/tables/*.csv`` (per level with ratios and the
@@ -833,7 +814,7 @@ def write(result: dict, out: str | os.PathLike) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         R.atomic_write_text(path, text)
         paths.append(path)
-    put(out / "inference.csv", _csv_text(timing_rows(result), CSV_COLUMNS))
+    put(out / "inference.csv", inference_csv(result))
     levels = [{**r, **meta} for r in level_rows(result["_timings"])]
     put(out / "tables" / "levels.csv", _csv_text(levels, list(levels[0])))
     train = [{**t, **meta} for t in result["switches"]["training"]]

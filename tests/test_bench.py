@@ -1,6 +1,7 @@
 """The benchmark's logic on tiny networks: what it computes, never how fast (no timing targets)."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -236,3 +237,61 @@ def test_cli_bench_wires_through(monkeypatch, tiny_result, capsys, tmp_path):
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="valid engines"):
         bench.run(plan=TINY, engine="warp-drive")
+
+
+def _fixed_timings():
+    """J2's four levels under two engines at batch 3, 7 rounds of seconds per batch with every
+    digit used, as a run would leave them (no timing: the samples are made up)."""
+    rng = np.random.default_rng(11)
+    lay = layout("J2")
+    cost = {c.level: c for c in accounting.costs(lay) if c.task == 1}
+    out = []
+    top = cost[max(cost)].macs
+    # plain: a fixed cost per call beside the arithmetic, so that some levels miss the paper's figure
+    for e, fixed in ((bench.Engine("onnxruntime", onnx=True, threads=1), 0.0), (bench.Engine("plain", threads=1), 0.03)):
+        load = rng.uniform(1.0, 3.0, 7)  # a round's machine load, the same for every level
+        for lvl, c in cost.items():
+            s = tuple(float(x) for x in load * (c.macs + fixed * top) * 1e-9 * rng.uniform(0.9, 1.1, 7))
+            out.append(bench.LevelTiming("J2", lay.spec.name, 1, lvl, c.units, c.params, c.macs, 3, e,
+                                         bench.Timing(s)))
+    return out
+
+
+def _fixed_result():
+    timings = _fixed_timings()
+    rows = bench.level_rows(timings)
+    return {"_timings": timings, "inference": rows, "device": "cpu: test", "hardware": {"cpu": "test"},
+            "versions": {"torch": "x"}, "git": {"commit": "abc"}, "date": "2026-01-01T00:00:00+00:00",
+            "engine": {"name": "plain"}, "targets": bench.targets(rows, None, None, 3)}
+
+
+def test_book_recomputes_the_benchmarks_speedups_from_its_csv(tmp_path):
+    """One statistic: the cost page's speed-ups and intervals, computed from inference.csv as
+    written, equal the benchmark's own figures exactly (not approximately)."""
+    from dvnlib import report
+    result = _fixed_result()
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "inference.csv").write_text(bench.inference_csv(result))
+    book = report.bench_levels(report.load_bench(tmp_path)).set_index(["engine", "level"])
+    assert len(book) == len(result["inference"]) == 8
+    for r in result["inference"]:
+        b = book.loc[(r["engine"], r["level"])]
+        assert (b["speedup"], b["low"], b["high"]) == (r["speedup"], r["speedup_low"], r["speedup_high"])
+        assert b["low"] <= b["speedup"] <= b["high"]
+        assert b["ms"] == r["ms_per_image"]
+
+
+def test_claim4_judges_as_the_benchmarks_targets_do(tmp_path):
+    """Claim 4 reads the engine the benchmark names and holds exactly where the benchmark's
+    paper target is met (the interval's lower bound at or above the paper's figure)."""
+    from dvnlib import report
+    from dvnlib.report.verdicts import claim4
+    result = _fixed_result()
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "inference.csv").write_text(bench.inference_csv(result))
+    ev = claim4(report.bench_levels(report.load_bench(tmp_path)), result["engine"]["name"])
+    met = {tg["target"].split(": ")[1]: tg["met"] for tg in result["targets"]
+           if tg["target"].startswith("plain:") and "paper's" in tg["target"]}
+    assert len(ev) == len(met) == 3 and set(met.values()) == {True, False}
+    for _, row in ev.iterrows():
+        assert (row["verdict"] == "holds") == met[f"J2 level {row['level']} at batch 3"]

@@ -5,51 +5,31 @@ Reads what ``bench.write`` wrote (``sources.load_bench*``); nothing here times a
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 
 from .paper import PAPER_HARDWARE
+from ..timing import speedup
 from .sources import BENCH_COMMAND, BENCH_KEYS, load_reported_cost
-
-
-BOOTSTRAP = 4000  # resamples of the rounds for a speed-up's interval; seeded, so a rebuild gives the same
-
-
-def median_ratio_ci(full, level, confidence: float = 0.95, resamples: int = BOOTSTRAP) -> tuple[float, float]:
-    """A percentile-bootstrap interval of median(full) / median(level) over rounds, resampling
-    whole rounds (a level and the full network timed side by side stay together). NaN with one
-    round."""
-    f, lv = np.asarray(full, dtype=float), np.asarray(level, dtype=float)
-    if len(f) < 2:
-        return math.nan, math.nan
-    idx = np.random.default_rng(0).integers(0, len(f), size=(resamples, len(f)))
-    ratios = np.median(f[idx], axis=1) / np.median(lv[idx], axis=1)
-    tail = 100 * (1 - confidence) / 2
-    return float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
 
 
 def bench_levels(bench: pd.DataFrame) -> pd.DataFrame:
     """Per timed group (``BENCH_KEYS``) and level of ``inference.csv``: ``ms`` the median ms per
-    image; ``speedup`` the full network's (top level's) median over the level's, as the benchmark
-    computes it; ``low``/``high`` its 95% interval (``median_ratio_ci``: the same statistic,
-    bootstrapped over rounds, so the point lies inside it however busy the machine was in some
-    rounds); ``mac_ratio`` and ``density`` the level's MACs and parameters against the full
-    network's."""
+    image; ``speedup``, ``low``, ``high`` the level's speed-up over the full network (top level)
+    and its 95% interval over the rounds both ran in (``timing.speedup``, from the same numbers as
+    the benchmark's own figure, so equal to it); ``mac_ratio`` and ``density`` the level's MACs and
+    parameters against the full network's."""
     rows = []
     for key, g in bench.groupby(BENCH_KEYS, sort=False):
         full = g[g["level"] == g["level"].max()]
         f = full.iloc[0]
         for lvl, x in g.groupby("level"):
             pair = x.merge(full[["repeat", "ms_per_image"]], on="repeat", suffixes=("", "_full"))
-            low, high = median_ratio_ci(pair["ms_per_image_full"], pair["ms_per_image"])
+            sp = speedup(pair["ms_per_image_full"], pair["ms_per_image"])
             r = x.iloc[0]
             rows.append({**dict(zip(BENCH_KEYS, key)), "level": int(lvl), "units": r["units"],
                          "params": int(r["params"]), "macs": int(r["macs"]), "threads": r["threads"],
                          "ms": float(x["ms_per_image"].median()),
-                         "speedup": float(full["ms_per_image"].median() / x["ms_per_image"].median()),
-                         "low": low, "high": high, "repeats": len(pair),
+                         "speedup": sp.point, "low": sp.low, "high": sp.high, "repeats": sp.rounds,
                          "mac_ratio": f["macs"] / r["macs"], "density": r["params"] / f["params"],
                          "top": int(lvl) == int(f["level"])})
     return pd.DataFrame(rows)

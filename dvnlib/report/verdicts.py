@@ -252,10 +252,10 @@ def claim3(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def claim4(lv: pd.DataFrame | None, engine: str | None = None) -> pd.DataFrame:
     """Every level the paper gives a speed-up for (J2's ResNet-42, Table 2), at every batch size
-    benchmarked, under ``engine`` (the benchmark's headline engine: the one under which the full
-    network ran fastest, so that no speed-up is flattered by a slow full network; None: every
-    engine timed): is our speed-up over the full network at least the paper's?"""
-    if lv is not None and engine is not None and (lv["engine"] == engine).any():
+    benchmarked, under ``engine`` (the engine ``bench.json`` names, whose targets judge the same
+    speed-ups the same way; None: every engine timed): is our speed-up over the full network at
+    least the paper's?"""
+    if lv is not None and engine is not None:
         lv = lv[lv["engine"] == engine]
     if lv is None or lv.empty:
         return pd.DataFrame()
