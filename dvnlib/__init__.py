@@ -16,7 +16,8 @@ from .accounting import summary
 from .layout import layout
 from .scenarios import SCENARIOS, get as scenario
 
-__all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS", "load", "export"]
+__all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS", "load", "export",
+           "check_notebook_parameters"]
 __version__ = "0.1.0"
 
 
@@ -29,6 +30,12 @@ def run(*args, **kwargs):
     """Train and evaluate a scenario; see ``dvnlib.runner.run``."""
     from .runner import run as _run
     return _run(*args, **kwargs)
+
+
+def check_notebook_parameters(namespace):
+    """Raise for a notebook parameter the notebooks do not know; see ``dvnlib.request``."""
+    from .request import check_notebook_parameters as _check
+    _check(namespace)
 
 
 def load(scenario, profile, seed, method="dvn", root="results"):

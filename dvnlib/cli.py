@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", help="parameters and density of every (task, level) of a scenario")
     p.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
     p.add_argument("--profile", choices=PROFILES, help="size the backbone as this profile does (default: paper size)")
-    p.add_argument("--depth", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--units", type=int, help="number of units k")
+    p.add_argument("--depth", type=_at_least_1)
+    p.add_argument("--width", type=_at_least_1)
+    p.add_argument("--units", type=_at_least_1, help="number of units k")
     p.add_argument("--rule", default="dvn", help="configuration rule: dvn (eq. 3) or prefix")
     p.add_argument("--bn", default="per_output", help="per_output or shared")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -52,32 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     r.add_argument("--out", default="results", help="results folder (default: results)")
     r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N or mps")
-    r.add_argument("--workers", type=int, help="train N runs at once: worker processes here, or at most N "
+    r.add_argument("--workers", type=_at_least_1, help="train N runs at once: worker processes here, or at most N "
                    "cluster jobs at once with --executor submitit (default: 1 here, no limit on Slurm)")
     r.add_argument("--executor", choices=("local", "submitit"), default="local",
                    help="submitit: one job per (method, seed), on Slurm where found, else local processes")
-    r.add_argument("--threads", type=int, help="torch threads per run (default: the cores over --workers; "
+    r.add_argument("--threads", type=_at_least_1, help="torch threads per run (default: the cores over --workers; "
                    "Slurm: --cpus-per-job)")
     r.add_argument("--partition", help="Slurm partition (default: the cluster's)")
     r.add_argument("--gpus-per-job", type=int, help="GPUs per Slurm job (default 1)")
-    r.add_argument("--cpus-per-job", type=int, help="CPUs per Slurm job (default 8)")
-    r.add_argument("--mem-gb", type=int, help="memory per Slurm job in GB (default 32)")
-    r.add_argument("--time-min", type=int, help="time limit per Slurm job in minutes (default 1440)")
+    r.add_argument("--cpus-per-job", type=_at_least_1, help="CPUs per Slurm job (default 8)")
+    r.add_argument("--mem-gb", type=_at_least_1, help="memory per Slurm job in GB (default 32)")
+    r.add_argument("--time-min", type=_at_least_1, help="time limit per Slurm job in minutes (default 1440)")
     b = sub.add_parser("bench", help="time every level against the full network, training and data")
     b.add_argument("--quick", action="store_true", help="a shorter run (under a minute on a 2-core CPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--out", help="also write inference.csv, bench.json and tables/*.csv to this folder")
     b.add_argument("--device", default="cpu", help="cpu or cuda")
-    b.add_argument("--threads", type=int, default=1, help="CPU threads for the headline figures (default 1)")
+    b.add_argument("--threads", type=_at_least_1, default=1, help="CPU threads for the headline figures (default 1)")
     b.add_argument("--engine", help="headline inference engine (default: the one that runs the full network fastest)")
     e = sub.add_parser("export", help="write one (task, level) of a kept model as ONNX (raw uint8 images in)")
     e.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
     e.add_argument("--profile", choices=PROFILES, default="smoke")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--task", type=int, required=True, help="task number, from 1")
+    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--task", type=_at_least_1, required=True, help="task number, from 1")
     which = e.add_mutually_exclusive_group(required=True)
-    which.add_argument("--level", type=int, help="the level to export")
-    which.add_argument("--max-params", type=int, help="export the largest level with at most this many parameters")
+    which.add_argument("--level", type=_at_least_1, help="the level to export")
+    which.add_argument("--max-params", type=_at_least_1, help="export the largest level with at most this many parameters")
     e.add_argument("--out", required=True, help="the ONNX file to write")
     e.add_argument("--results", default="results", help="results folder holding the models (default: results)")
     z = sub.add_parser("zoo", help="export, measure and time every (task, level) of every kept dvn model")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--profile", choices=PROFILES, default="study")
     z.add_argument("--results", default="results", help="results folder holding the models (default: results)")
     z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
-    z.add_argument("--rounds", type=int, default=30, help="timed batch-1 rounds per output")
+    z.add_argument("--rounds", type=_at_least_1, default=30, help="timed batch-1 rounds per output")
     z.add_argument("--out", required=True, help="the CSV to write (the book reads results/deploy/zoo.csv)")
     args = parser.parse_args(argv)
     try:
@@ -162,6 +162,28 @@ def _zoo(args) -> None:
                          f"{args.results}: `python -m dvnlib run SCENARIO --profile {args.profile} --methods dvn` "
                          "keeps them")
     print(zoo.write(rows, args.out))
+
+
+def _at_least_1(text: str) -> int:
+    """An integer option where 0 or less makes no sense (it would not mean "the default")."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {n}")
+    return n
+
+
+def _seed(text: str) -> int:
+    from .request import parse_seeds  # the one range check of a seed
+    try:
+        seeds = parse_seeds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if len(seeds) != 1:
+        raise argparse.ArgumentTypeError(f"expected one seed, got {text!r}")
+    return seeds[0]
 
 
 def _setting(text: str) -> tuple[str, str]:

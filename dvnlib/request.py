@@ -8,7 +8,7 @@ is valid:
 
 * ``methods``: a list of ids, one id, or a comma-separated string (``"dvn,lwf"``); None: the
   family's defaults;
-* ``seeds``: a list of non-negative integers, one integer, or a string such as ``"0,1,2"``; None:
+* ``seeds``: a list of integers in [0, 2**63), one integer, or a string such as ``"0,1,2"``; None:
   the profile's;
 * ``overrides``: profile settings by name (``Profile``'s fields), each checked for type and range;
   numbers may come as strings (YAML reads ``1e-3`` as one);
@@ -28,6 +28,9 @@ from . import results as R
 from . import scenarios as S
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+# Seeds reach torch.manual_seed, which takes a signed or unsigned 64-bit integer, and numpy's
+# SeedSequence: [0, 2**63) is what both accept whatever the sign convention.
+SEED_LIMIT = 2 ** 63
 
 # Range of each numeric Profile field: (test, what is expected). Fields not listed must be >= 1
 # (ints) or finite (floats).
@@ -37,7 +40,7 @@ _RANGES: dict[str, tuple[typing.Callable[[float], bool], str]] = {
     "gamma": (lambda v: v > 0, "a learning-rate factor above 0"),
     "momentum": (lambda v: 0 <= v < 1, "a momentum in [0, 1)"),
     "milestones": (lambda v: 0 < v < 1, "fractions of training strictly between 0 and 1"),
-    "seeds": (lambda v: v >= 0, "non-negative integers"),
+    "seeds": (lambda v: 0 <= v < SEED_LIMIT, "integers in [0, 2**63)"),
     "warmup": (lambda v: 0 <= v < 1, "a fraction of the stage's steps in [0, 1)"),
     "finetune_lr_scale": (lambda v: v > 0, "a factor above 0"),
 }
@@ -102,8 +105,9 @@ def parse_seeds(value, default=(0,)) -> tuple[int, ...]:
         seeds = [_int(x) for x in items]
     except ValueError:
         seeds = []
-    if not seeds or any(x < 0 for x in seeds):
-        raise ValueError(f"seeds must be one or more non-negative integers (a list, 0, or '0,1,2'): got {value!r}")
+    if not seeds or any(not 0 <= x < SEED_LIMIT for x in seeds):
+        raise ValueError(f"seeds must be one or more non-negative integers below 2**63 (a list, 0, or '0,1,2'): "
+                         f"got {value!r}")
     return tuple(dict.fromkeys(seeds))
 
 
@@ -219,3 +223,23 @@ def check_device(device) -> str:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"device {d!r} cannot be used: {first}") from None
     return d
+
+
+# The parameters every notebook's `parameters` cell declares: each is passed on to ``runner.run``.
+NOTEBOOK_PARAMETERS = ("scenario", "profile", "methods", "seeds", "data_root", "out_dir", "device",
+                       "workers", "overrides")
+# What a Jupyter kernel itself defines in a notebook's namespace.
+_KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def check_notebook_parameters(namespace: dict) -> None:
+    """Raise if a notebook's namespace holds a name its parameters cell does not declare:
+    papermill injects ``-p seed 1`` as a new variable beside ``seeds`` and only warns, so the
+    notebook would silently run its defaults. The notebooks call this with ``globals()`` first."""
+    import types
+    unknown = sorted(n for n, v in namespace.items()
+                     if not n.startswith("_") and n not in _KERNEL_NAMES and n not in NOTEBOOK_PARAMETERS
+                     and not isinstance(v, types.ModuleType))
+    if unknown:
+        raise ValueError(f"unknown notebook parameter{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}: "
+                         f"valid parameters are {', '.join(NOTEBOOK_PARAMETERS)} (papermill -p NAME VALUE)")

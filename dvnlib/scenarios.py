@@ -116,8 +116,12 @@ class Scenario:
                  width: int | None = None) -> BackboneSpec:
         """The backbone at paper size, or as a profile sets it, or with explicit overrides."""
         p = self.profile(profile) if profile is not None else None
-        d = depth or (p.depth if p and p.depth else self.depth)
-        w = width or (p.width if p and p.width else self.width)
+        for name, v in (("depth", depth), ("width", width)):
+            # 0 is not "the default": None is
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a whole number of at least 1 (or None for the default), got {v!r}")
+        d = depth if depth is not None else (p.depth if p and p.depth is not None else self.depth)
+        w = width if width is not None else (p.width if p and p.width is not None else self.width)
         return backbone(self.backbone_family, d, w)
 
 

@@ -1,0 +1,80 @@
+"""Faults a file's format does not show (issue 20): run files and book inputs checked by their
+content, datasets whose splits lack a class, memory and disk running out, a run that blows up with
+a finite loss, and the smaller cases (0 where 0 makes no sense, an unknown notebook parameter, a
+seed out of range). Each gets one line that names what was wrong and how to fix it."""
+import ast
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import dvnlib
+import dvnlib.data as D
+from dvnlib import cli
+from dvnlib import request as Q
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE_FM = (D.data_root() / "FashionMNIST" / "raw").exists()
+needs_data = pytest.mark.skipif(not HAVE_FM, reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
+
+
+# ---------------------------------------------------------------------------------------------
+# The smaller cases
+
+
+@pytest.mark.parametrize("option", ["width", "depth"])
+def test_zero_width_or_depth_is_an_error_not_the_default(option, capsys):
+    with pytest.raises(ValueError, match=f"{option} must be a whole number of at least 1"):
+        dvnlib.summary("FJ1", **{option: 0})
+    with pytest.raises(SystemExit) as e:
+        cli.main(["summary", "FJ1", f"--{option}", "0"])
+    assert e.value.code == 2 and "at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", [2 ** 63, [0, 2 ** 64], "18446744073709551616"])
+def test_seed_beyond_64_bits_rejected_before_any_data(tmp_path, monkeypatch, seeds):
+    monkeypatch.setattr(D, "load_task", lambda *a, **k: pytest.fail("data read before the seeds were checked"))
+    with pytest.raises(ValueError, match=r"below 2\*\*63"):
+        dvnlib.run("FJ1", "smoke", ["dvn"], seeds, out_dir=tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match=r"seeds="):
+        Q.check("FJ1", "smoke", overrides={"seeds": seeds}, out_dir=tmp_path)
+    assert Q.parse_seeds(2 ** 63 - 1) == (2 ** 63 - 1,)
+
+
+def _parameters_cell(path: Path) -> set[str]:
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return {t.id for node in ast.parse(cell.source).body for t in getattr(node, "targets", [])}
+
+
+def test_every_notebook_declares_exactly_the_parameters_the_package_checks():
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert _parameters_cell(nb) == set(Q.NOTEBOOK_PARAMETERS), nb
+
+
+def test_unknown_notebook_parameter_is_an_error():
+    import types
+    known = {name: None for name in Q.NOTEBOOK_PARAMETERS}
+    kernel = {"In": [], "Out": {}, "get_ipython": print, "exit": None, "quit": None, "_i1": "", "__name__": "__main__",
+              "dvnlib": dvnlib, "np": types.ModuleType("numpy")}
+    dvnlib.check_notebook_parameters({**known, **kernel})  # the kernel's own names are not parameters
+    with pytest.raises(ValueError, match=r"unknown notebook parameter 'seed': valid parameters are scenario, .*seeds"):
+        dvnlib.check_notebook_parameters({**known, **kernel, "seed": 1})
+
+
+def test_papermill_with_a_misspelt_parameter_fails_before_training(tmp_path):
+    """``-p seed 1`` (for ``seeds``): papermill only warns and injects it; the notebook stops."""
+    out = tmp_path / "out.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "joint.ipynb"), str(out),
+                           "-k", "python3", "-p", "seed", "1", "-p", "out_dir", str(tmp_path / "results"),
+                           "-p", "data_root", str(tmp_path / "no-data")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode != 0
+    assert "unknown notebook parameter 'seed'" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
