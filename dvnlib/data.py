@@ -17,7 +17,10 @@ zip layout, whose 110,000 JPEGs are decoded once and cached as ``.npz`` under
 ``<root>/tiny-imagenet-200/.dvn_cache/``. Missing or incomplete data raises
 :class:`DatasetMissing`, whose message says where it looked and how to get the data; a file that
 is there but malformed (a wrong magic number or size, a truncated file, an undecodable image)
-raises its subclass :class:`DatasetCorrupt`, which names the file.
+raises its subclass :class:`DatasetCorrupt`, which names the file. So does a well-formed split
+that cannot train or score a task: one that lacks a class of the task (or all of its images), gives
+labels outside the task's classes, or whose images are all blank; each is found when the data is
+loaded, before any training.
 
 Normalisation uses the statistics of the dataset's whole training split (all classes, native
 size, after channel conversion): every task of one dataset, and its test split, is normalised
@@ -467,13 +470,54 @@ def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
     root = data_root(root)
     raw = _read(task.dataset, split, root, download, coarse=task.label == "coarse")
     train = raw if split == "train" else _read(task.dataset, "train", root, download)
+    if len(train.x) == 0:
+        raise DatasetCorrupt(f"the train split of {task.dataset} in {root / _FOLDERS[task.dataset]} has no "
+                             f"images. Replace the files with a good copy: {_how(task.dataset, root)}")
     mean, std = _statistics(_convert_channels(train.x, task.in_channels))
+    if min(std) == 0:  # every pixel alike: normalising would divide by zero and train on NaN
+        raise DatasetCorrupt(f"the train split of {task.dataset} in {root / _FOLDERS[task.dataset]} has "
+                             f"per-channel std {std}: every image is blank. Replace the files with a good copy: "
+                             f"{_how(task.dataset, root)}")
     keep, y = _relabel(task, raw.labels, raw.num_labels)
+    _check_classes(task, split, root, y)
     if limit is not None:
         chosen = _stratified(raw.fine[keep], limit, seed)
         keep, y = keep[chosen], y[chosen]
+        absent = _absent(y, task.num_classes)
+        if absent:
+            raise ValueError(f"a limit of {limit} images keeps no {split} images of task {task.name!r}'s "
+                             f"class{'es' * (len(absent) > 1)} {_names(task, absent)}: keep at least "
+                             f"{task.num_classes} (train_per_task / test_per_task)")
     x = _convert_channels(raw.x[keep], task.in_channels)
     return TaskData((x if native else _resize(x, task.input_size)).contiguous(), y, mean, std)
+
+
+def _absent(y: torch.Tensor, num_classes: int) -> list[int]:
+    return torch.nonzero(torch.bincount(y, minlength=num_classes)[:num_classes] == 0).flatten().tolist()
+
+
+def _names(task: TaskDef, classes: list[int]) -> str:
+    """Task classes with the dataset labels they stand for, e.g. ``3 (label 8)``."""
+    members = (tuple((c,) for c in task.classes) if task.classes is not None else task.groups)
+    return ", ".join(f"{c} (label{'s' * (len(members[c]) > 1)} {','.join(map(str, members[c]))})"
+                     if members is not None else str(c) for c in classes)
+
+
+def _check_classes(task: TaskDef, split: str, root: Path, y: torch.Tensor) -> None:
+    """Every class of ``task`` present in this split, and no label outside them: a split that lacks
+    a class trains and then cannot score it, and well-formed files can still lack one."""
+    folder = root / _FOLDERS[task.dataset]
+    how = f"Replace the files with a good copy: {_how(task.dataset, root)}"
+    if len(y) == 0:
+        raise DatasetCorrupt(f"the {split} split of {task.dataset} in {folder} has no images of task "
+                             f"{task.name!r}. {how}")
+    if int(y.min()) < 0 or int(y.max()) >= task.num_classes:
+        raise DatasetCorrupt(f"the {split} split of {task.dataset} in {folder} gives task {task.name!r} labels "
+                             f"{int(y.min())}..{int(y.max())}, outside its {task.num_classes} classes. {how}")
+    absent = _absent(y, task.num_classes)
+    if absent:
+        raise DatasetCorrupt(f"the {split} split of {task.dataset} in {folder} has no images of task "
+                             f"{task.name!r}'s class{'es' * (len(absent) > 1)} {_names(task, absent)}. {how}")
 
 
 def subset(data: TaskData, limit: int, seed: int = 0) -> TaskData:

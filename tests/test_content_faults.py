@@ -78,3 +78,40 @@ def test_papermill_with_a_misspelt_parameter_fails_before_training(tmp_path):
     assert proc.returncode != 0
     assert "unknown notebook parameter 'seed'" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: well-formed files that cannot train or score a task
+
+
+def _no_training(monkeypatch):
+    import dvnlib.train as T
+    monkeypatch.setattr(T, "fit", lambda *a, **k: pytest.fail("trained on data that should have been refused"))
+
+
+@pytest.mark.parametrize("split, prefix", [("test", "t10k"), ("train", "train")])
+def test_split_missing_a_class_is_refused_before_training(tmp_path, monkeypatch, split, prefix):
+    from test_data import _write_fashion_mnist, _write_idx
+    files = _write_fashion_mnist(tmp_path)
+    x, y = files[prefix]
+    y = y.copy()
+    y[y == 3] = 2  # the format stays valid: only class 3 is gone
+    _write_idx(tmp_path / "FashionMNIST" / "raw" / f"{prefix}-labels-idx1-ubyte", y)
+    _no_training(monkeypatch)
+    with pytest.raises(D.DatasetCorrupt, match=rf"the {split} split of fashion_mnist in .*FashionMNIST/raw has no "
+                                               r"images of task .*'s class 3 \(label 3\)"):
+        dvnlib.run("FJ1", "smoke", ["dvn"], [0], data_root=tmp_path, out_dir=tmp_path / "out", device="cpu",
+                   progress=False)
+    assert not list((tmp_path / "out").rglob("seed0.*"))
+
+
+def test_blank_images_and_a_limit_below_the_classes_are_refused(tmp_path, monkeypatch):
+    from test_data import _write_fashion_mnist, _write_idx
+    files = _write_fashion_mnist(tmp_path)
+    task = dvnlib.scenario("FJ1").tasks[0]
+    with pytest.raises(ValueError, match=r"a limit of 3 images keeps no train images of task .* keep at least 5"):
+        D.load_task(task, "train", tmp_path, limit=3)
+    x, _ = files["train"]
+    _write_idx(tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte", x * 0)
+    with pytest.raises(D.DatasetCorrupt, match="every image is blank"):
+        D.load_task(task, "test", tmp_path)
