@@ -5,7 +5,10 @@ Two families, as in the paper (Section 4.2):
 
 * ``WRN-n-s``: the CIFAR ResNet layout with widths scaled by s (Zagoruyko & Komodakis): a 3x3
   input layer with 16 maps, then 3 stages of (n-2)/6 basic blocks with widths 16s, 32s, 64s and
-  strides 1, 2, 2. WRN-32-4 is 3 x 5 blocks of 64/128/256 maps.
+  strides 1, 2, 2. WRN-32-4 is 3 x 5 blocks of 64/128/256 maps. A WRN's width is a whole widening
+  factor, so WRN-n-1 is the narrowest it can be; ``base`` (default 16, the WRN's) scales the three
+  stages below that, to b, 2b, 4b maps, and keeps the layout otherwise (the 16-map input layer,
+  the block counts and strides): the study's capacity-limited twins need a network that narrow.
 * ``ResNet-n``: the ImageNet-style ResNet of He et al. (7x7 input layer with 64 maps, 3x3 max-pool
   of stride 2, 4 stages of basic blocks with widths 64/128/256/512 and strides 1, 2, 2, 2). The
   paper's ResNet-42 does not give its block counts; ``RESNET_BLOCKS[42] = (3, 4, 9, 4)`` is the
@@ -91,14 +94,21 @@ RESNET_BLOCKS: dict[int, tuple[int, int, int, int]] = {
 }
 
 
-def wrn(depth: int = 32, width: int = 4) -> BackboneSpec:
-    """WRN-depth-width: the ResNet-``depth`` CIFAR layout, (depth-2)/6 blocks per stage."""
+WRN_BASE = 16  # maps of a WRN's first stage at widening factor 1
+
+
+def wrn(depth: int = 32, width: int = 4, base: int = WRN_BASE) -> BackboneSpec:
+    """WRN-depth-width: the ResNet-``depth`` CIFAR layout, (depth-2)/6 blocks per stage, its stages
+    ``base`` x width, 2 x and 4 x that many maps."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"WRN depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ...): got {depth}")
     if width < 1:
         raise ValueError(f"WRN width factor must be a positive integer: got {width}")
+    if base < 1:
+        raise ValueError(f"WRN base width must be a positive number of maps: got {base}")
     n = (depth - 2) // 6
-    return BackboneSpec(f"WRN-{depth}-{width}", "wrn", 16, (16 * width, 32 * width, 64 * width),
+    name = f"WRN-{depth}-{width}" if base == WRN_BASE else f"WRN-{depth}-{width} (base {base} maps)"
+    return BackboneSpec(name, "wrn", WRN_BASE, (base * width, 2 * base * width, 4 * base * width),
                         (n, n, n), (1, 2, 2), maxpool=False)
 
 
@@ -113,9 +123,13 @@ def resnet(depth: int = 42, width: int = 64) -> BackboneSpec:
                         RESNET_BLOCKS[depth], (1, 2, 2, 2), maxpool=True)
 
 
-def backbone(family: str, depth: int, width: int) -> BackboneSpec:
+def backbone(family: str, depth: int, width: int, base: int | None = None) -> BackboneSpec:
+    """``base``: a WRN's first-stage maps at width factor 1 (None: 16); a ResNet's ``width`` is
+    already its base, so ``base`` must be None there."""
     if family == "wrn":
-        return wrn(depth, width)
+        return wrn(depth, width, WRN_BASE if base is None else base)
     if family == "resnet":
+        if base is not None:
+            raise ValueError("base_width is a WRN setting: a ResNet's width is already its first stage's maps")
         return resnet(depth, width)
     raise ValueError(f"unknown backbone family {family!r}: valid families are 'wrn', 'resnet'")

@@ -53,7 +53,8 @@ class Layout:
 
 
 def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int | None = None,
-           width: int | None = None, units: int | None = None, unit_sizes: tuple[int, ...] | None = None,
+           width: int | None = None, base_width: int | None = None, units: int | None = None,
+           unit_sizes: tuple[int, ...] | None = None,
            rule: str = "dvn", bn: str = "per_output") -> Layout:
     """Resolve ``scenario`` at paper size, or at ``profile``'s size, with explicit overrides.
 
@@ -75,7 +76,7 @@ def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int
                          f"so units must be {n_tasks} (got {k})")
     if k < 1:
         raise ValueError(f"units must be at least 1 (got {k})")
-    spec = s.backbone(profile, depth, width)
+    spec = s.backbone(profile, depth, width, base_width)
     for c in spec.split_channels:
         U.boundaries(c, unit_sizes)  # raises if a unit would be empty
     config = U.dvn_configuration(k) if rule == "dvn" else U.prefix_configuration(k, n_tasks)

@@ -101,6 +101,33 @@ def read_rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def predictions_path(record) -> Path:
+    """Where a run keeps its per-image test predictions: ``seed<N>.predictions.npz`` beside its
+    record ``seed<N>.json``."""
+    record = Path(record)
+    return record.with_name(f"{record.stem}.predictions.npz")
+
+
+def write_predictions(path, predictions) -> str:
+    """Keep every output's predicted class of every test image, in the test split's order, as
+    numpy arrays ``pred_t{task}_l{level}`` beside each task's labels ``labels_t{task}`` (int16,
+    compressed; ``predictions`` maps (task, level) to (predicted, labels) tensors). Returns the
+    file's sha256, which the run record holds."""
+    import numpy as np
+    arrays = {}
+    for (t, l), (pred, labels) in sorted(predictions.items()):
+        y = labels.cpu().numpy().astype(np.int16)
+        if f"labels_t{t}" in arrays and not np.array_equal(arrays[f"labels_t{t}"], y):
+            raise ValueError(f"task {t}'s outputs were evaluated on different test images")
+        arrays[f"labels_t{t}"] = y
+        arrays[f"pred_t{t}_l{l}"] = pred.cpu().numpy().astype(np.int16)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
 def save_checkpoint(path, state: dict) -> None:
     """``torch.save`` through a temporary file; tensors, numbers, strings and containers only."""
     import torch

@@ -89,9 +89,10 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
     record, key = run_key(req, method, seed)
     data = {} if data is None else data
     root = resolve_root(data_root)
-    cache = (str(root), s.tasks, p.train_per_task, p.test_per_task)
+    limits = tuple(p.train_limit(i) for i in range(1, len(s.tasks) + 1))
+    cache = (str(root), s.tasks, limits, p.test_per_task)
     if cache not in data:  # load only when something needs training, once per process
-        data[cache] = ([load_task(t, "train", root, p.train_per_task) for t in s.tasks],
+        data[cache] = ([load_task(t, "train", root, n) for t, n in zip(s.tasks, limits)],
                        [load_task(t, "test", root, p.test_per_task) for t in s.tasks])
     train_data, test_data = data[cache]
     ckpts = out / "checkpoints" / base_key
@@ -103,12 +104,15 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
     t0 = time.perf_counter()
     rows = M.get(method)(ctx)
     R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))
+    predictions = R.predictions_path(record)
+    predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
     R.write_json(record, {"key": key, "base_key": base_key, "code": code,
                           "overrides": req.overrides, "method": method, "seed": seed,
                           "train_seconds": round(ctx.train_seconds, 2),
                           # the passes (epochs) and batches over each task's training
                           # split made by every stage that learns it: equal across methods
                           "epochs_per_task": ctx.epochs_per_task(),
+                          "predictions": {"file": predictions.name, "sha256": predictions_sha256},
                           "steps_per_task": ctx.steps_per_task(),
                           "wall_seconds": round(time.perf_counter() - t0, 2),
                           "device": device, "finished": datetime.now(timezone.utc).isoformat(),

@@ -49,8 +49,11 @@ class TaskDef:
 @dataclass(frozen=True)
 class Profile:
     """How a scenario is trained. ``depth``/``width`` override the backbone (None: the paper's);
+    ``base_width`` narrows a WRN below widening factor 1 (``backbones.wrn``; None: 16 maps);
     ``train_per_task``/``test_per_task`` cap the images per task (None: all), taking a fixed,
-    class-stratified subset so that small runs stay balanced."""
+    class-stratified subset so that small runs stay balanced; ``train_sizes``, where given, caps
+    each task's training images separately (one count per task, in task order), for twins whose
+    tasks differ in size as their paper scenario's do."""
     epochs: int
     batch_size: int
     lr: float
@@ -59,8 +62,10 @@ class Profile:
     gamma: float
     depth: int | None = None
     width: int | None = None
+    base_width: int | None = None
     train_per_task: int | None = None
     test_per_task: int | None = None
+    train_sizes: tuple[int, ...] | None = None
     seeds: tuple[int, ...] = (0,)
     momentum: float = 0.9  # Nesterov, as in the paper
     # Stages that start from a trained network (LwF, sequential DVN and sequential NestedNet
@@ -72,6 +77,11 @@ class Profile:
     # x1 89.4, x0.3 89.2, x0.1 87.4; x0.03 84.8 and a 10% warm-up 88.9 at x0.3, seed 0).
     finetune_lr_scale: float = 1.0
     warmup: float = 0.0
+
+    def train_limit(self, task: int) -> int | None:
+        """How many training images task ``task`` (1-based) reads: its own count in
+        ``train_sizes`` where given, else ``train_per_task`` (None: the whole split)."""
+        return self.train_sizes[task - 1] if self.train_sizes is not None else self.train_per_task
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class Scenario:
         sizes = self.units
         if len(sizes) != self.k:
             raise ValueError(f"scenario {self.id}: {len(sizes)} unit sizes for k={self.k}")
+        for name, p in self.profiles.items():
+            if p.train_sizes is not None and len(p.train_sizes) != len(self.tasks):
+                raise ValueError(f"scenario {self.id}, profile {name}: train_sizes has {len(p.train_sizes)} "
+                                 f"counts for {len(self.tasks)} tasks; give one count per task")
         for t in self.tasks:
             if t.input_size % self.feature_size:
                 raise ValueError(f"scenario {self.id}: task {t.name!r} input {t.input_size}px is not "
@@ -113,16 +127,17 @@ class Scenario:
         return self.profiles[name]
 
     def backbone(self, profile: str | None = None, depth: int | None = None,
-                 width: int | None = None) -> BackboneSpec:
+                 width: int | None = None, base_width: int | None = None) -> BackboneSpec:
         """The backbone at paper size, or as a profile sets it, or with explicit overrides."""
         p = self.profile(profile) if profile is not None else None
-        for name, v in (("depth", depth), ("width", width)):
+        for name, v in (("depth", depth), ("width", width), ("base_width", base_width)):
             # 0 is not "the default": None is
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a whole number of at least 1 (or None for the default), got {v!r}")
         d = depth if depth is not None else (p.depth if p and p.depth is not None else self.depth)
         w = width if width is not None else (p.width if p and p.width is not None else self.width)
-        return backbone(self.backbone_family, d, w)
+        b = base_width if base_width is not None else (p.base_width if p else None)
+        return backbone(self.backbone_family, d, w, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,13 +263,17 @@ _register(Scenario(
     "FJ2", "Twin of J2: Fashion-MNIST's 10 classes in four tasks of confusable classes", "joint",
     tuple(TaskDef(f"F-MNIST {name}", classes=c, num_classes=len(c), input_size=32, **_FM) for name, c in _FJ2_TASKS),
     "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet"), twin_of="J2"))
+# FJ3's study keeps J3's data sizes: Tiny-ImageNet has 100,000 training images, CIFAR-100 50,000 and
+# STL-10 5,000 (20 : 10 : 1), and the small task is where the paper finds that sharing units helps.
+FJ3_STUDY = dict(train_sizes=(6000, 3000, 300))
 _register(Scenario(
-    "FJ3", "Twin of J3: three Fashion-MNIST class subsets at 64, 32 and 96 px", "joint",
+    "FJ3", "Twin of J3: three Fashion-MNIST class subsets at 64, 32 and 96 px, in J3's size ratios", "joint",
     (TaskDef("F-MNIST 0-3 @64px", classes=(0, 1, 2, 3), num_classes=4, input_size=64, **_FM),
      TaskDef("F-MNIST 4-6 @32px", classes=(4, 5, 6), num_classes=3, input_size=32, **_FM),
      TaskDef("F-MNIST 7-9 @96px", classes=(7, 8, 9), num_classes=3, input_size=96, **_FM)),
-    "resnet", 42, 64, k=3, feature_size=32, profiles=_profiles("resnet"), unit_sizes=(2, 1, 1),
-    twin_of="J3", notes="Input scales follow J3's task order: 64 px, 32 px, 96 px."))
+    "resnet", 42, 64, k=3, feature_size=32, profiles=_profiles("resnet", **FJ3_STUDY), unit_sizes=(2, 1, 1),
+    twin_of="J3", notes="Input scales follow J3's task order: 64 px, 32 px, 96 px; the study's training "
+                        "images are 6,000 / 3,000 / 300, J3's ratios."))
 _register(Scenario(
     "FH1", "Twin of H1: Fashion-MNIST coarse (4) and fine (10) labels", "hierarchical",
     (TaskDef("F-MNIST coarse", groups=((0, 2, 4, 6), (1, 3), (5, 7, 9), (8,)), num_classes=4,

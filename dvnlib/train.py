@@ -177,14 +177,15 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tensor]]],
-             outputs: Iterable[Output] | None = None) -> dict[Output, tuple[int, int]]:
-    """(correct, total) of every (task, level) on its task's batches, in eval mode (each task's
-    input layer once per batch, where the network has one)."""
+def predict(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tensor]]],
+            outputs: Iterable[Output] | None = None) -> dict[Output, tuple[torch.Tensor, torch.Tensor]]:
+    """(predicted class, true label) of every image, in batch order, for every (task, level) on
+    its task's batches, in eval mode (each task's input layer once per batch, where the network
+    has one). Per-image predictions let intervals resample test images, paired between methods."""
     outputs = list(net.outputs if outputs is None else outputs)
     was_training = net.training
     net.eval()
-    counts: dict[Output, list] = {o: [0, 0] for o in outputs}
+    found: dict[Output, tuple[list, list]] = {o: ([], []) for o in outputs}
     for t, task_batches in batches.items():
         levels = [l for (tt, l) in outputs if tt == t]
         if not levels:
@@ -193,11 +194,17 @@ def evaluate(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tenso
             h = net.stem(x, t) if hasattr(net, "stem") else None
             for l in levels:
                 logits = net.trunk(h, t, l) if h is not None else net(x, t, l)
-                c = counts[(t, l)]
-                c[0] += int((logits.argmax(1) == y).sum())
-                c[1] += len(y)
+                found[(t, l)][0].append(logits.argmax(1).cpu())
+                found[(t, l)][1].append(y.cpu())
     net.train(was_training)
-    return {o: (c[0], c[1]) for o, c in counts.items()}
+    return {o: (torch.cat(p) if p else torch.zeros(0, dtype=torch.long),
+                torch.cat(y) if y else torch.zeros(0, dtype=torch.long)) for o, (p, y) in found.items()}
+
+
+def evaluate(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tensor]]],
+             outputs: Iterable[Output] | None = None) -> dict[Output, tuple[int, int]]:
+    """(correct, total) of every (task, level) on its task's batches (``predict``)."""
+    return {o: (int((p == y).sum()), len(y)) for o, (p, y) in predict(net, batches, outputs).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,6 +235,9 @@ class RunContext:
         self.stages: dict[str, dict[int, dict[str, int]]] = {}
         # name -> (trained network, its Layout): what a run keeps for deployment (``dvn``)
         self.trained: dict[str, tuple[nn.Module, object]] = {}
+        # (task, level) of a result row -> (predicted class, true label) of every test image, in
+        # the test split's order: kept beside the run's record (``results.write_predictions``)
+        self.predictions: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def layout(self, **overrides):
         from .layout import layout

@@ -32,6 +32,8 @@ METHODS: dict[str, Callable] = {
     "dvn-shared-bn": dvn.dvn_shared_bn,
     "dvn-prefix": dvn.dvn_prefix,
     "dvn-random-expansion": dvn.dvn_random_expansion,
+    # LwF fine-tuning from the start, without its first stage (the new head alone).
+    "lwf-no-head-stage": sequential.lwf_no_head_stage,
 }
 
 # What each family compares by default: every method of the paper's tables for that family.

@@ -31,7 +31,7 @@ from ..backbones import BackboneSpec, BlockDef, ConvDef
 from ..layout import Layout
 from ..network import DVNNet, io_slices, key
 from ..results import Row
-from ..train import RunContext, evaluate, train_outputs
+from ..train import RunContext, evaluate, predict, train_outputs
 
 Output = tuple[int, int]
 
@@ -92,20 +92,22 @@ def independent_network(ctx: RunContext, lay: Layout, task: int, level: int) -> 
 # ---------------------------------------------------------------------------------------------
 # Evaluation of a fixed set of outputs.
 
-Accuracy = tuple[tuple[int, int], tuple[int, int]]  # ((correct, total) on test, the same on train)
+# ((correct, total) on test, the same on train, (predicted class, label) of every test image)
+Accuracy = tuple[tuple[int, int], tuple[int, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 def accuracy(ctx: RunContext, net: nn.Module, outputs: Sequence[Output],
              tasks: Sequence[int] | None = None) -> dict[Output, Accuracy]:
-    """Test and training accuracy counts of each output of ``net`` (net task i on scenario task
-    ``tasks[i-1]``): the whole test split, and the fixed training subset of
+    """Test and training accuracy of each output of ``net`` (net task i on scenario task
+    ``tasks[i-1]``): the whole test split, image by image, and the fixed training subset of
     ``RunContext.train_eval_batches``, both in eval mode and unaugmented."""
     tasks = list(range(1, len(ctx.test_data) + 1) if tasks is None else tasks)
     used = [(i, t) for i, t in enumerate(tasks, 1) if any(o[0] == i for o in outputs)]
     test, train = ctx.test_batches([t for _, t in used]), ctx.train_eval_batches([t for _, t in used])
-    on_test = evaluate(net, {i: test[t] for i, t in used}, outputs)
+    on_test = predict(net, {i: test[t] for i, t in used}, outputs)
     on_train = evaluate(net, {i: train[t] for i, t in used}, outputs)
-    return {o: (on_test[o], on_train[o]) for o in outputs}
+    return {o: ((int((on_test[o][0] == on_test[o][1]).sum()), len(on_test[o][1])), on_train[o], on_test[o])
+            for o in outputs}
 
 
 def full_params(ctx: RunContext) -> dict[int, int]:
@@ -116,7 +118,8 @@ def full_params(ctx: RunContext) -> dict[int, int]:
 
 def make_row(ctx: RunContext, method: str, task: int, level: int, units: str, params: int, total: int,
              acc: Accuracy, full: dict[int, int]) -> Row:
-    (correct, n), (train_correct, train_n) = acc
+    (correct, n), (train_correct, train_n), per_image = acc
+    ctx.predictions[(task, level)] = per_image  # the row's own (task, level), whatever network gave it
     return Row(method, ctx.seed, task, ctx.scenario.tasks[task - 1].name, level, units, int(params), int(total),
                params / full[task], 100.0 * correct / n, 100.0 * train_correct / train_n, n)
 
