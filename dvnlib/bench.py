@@ -566,13 +566,13 @@ def targets(inference: Sequence[dict], training: dict | None, data: dict | None,
 
 
 def environment(device: torch.device, threads: int | None) -> dict:
-    from . import results as R
-    hw = R.hardware(str(device))
+    from . import provenance as P
+    hw = P.hardware(str(device))
     if threads is not None:
         hw["torch_threads"] = threads
     name = hw.get("gpu") if device.type == "cuda" else f"{hw['cpu']} ({hw['cpu_count']} cores)"
-    return {"device": f"{device.type}: {name}", "hardware": hw, "versions": R.versions(),
-            "git": R.git_state(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"device": f"{device.type}: {name}", "hardware": hw, "versions": P.versions(),
+            "git": P.git_state(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node()}
 
 

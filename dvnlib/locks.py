@@ -14,7 +14,7 @@ A lock whose holder is gone is taken over, with a log message:
 Takeover is itself guarded (``<lock>.takeover``, exclusive-create), and removes only the exact
 lock judged stale, so that two waiters never both take one lock. ``release`` removes the file only
 if it is still this holder's. Which process trains a run decides nothing about its numbers: this
-module is left out of the run identity's code hash (``results._NOT_TRAINING``).
+module is left out of the run identity's code hash (``provenance``).
 """
 from __future__ import annotations
 

@@ -3,11 +3,12 @@
 Layout of one scenario run (``<out>/<scenario>/<profile>/``):
 
 * ``metrics.csv``: one row per method, seed, task and level (``COLUMNS``);
-* ``run.json``: resolved configuration, library versions, device, hardware, git commit, times;
+* ``run.json``: resolved configuration, library versions, device, hardware, git commit, times
+  (``provenance``);
 * ``runs/<method>/<config>/seed<seed>.csv`` + ``.json``: each finished (method, seed), kept apart
   by configuration (``<config>``: the id of the scenario's resolved settings), with the key of its
-  identity (configuration, method, seed and ``code_version()``), so a finished run is recognised
-  and skipped, and a run trained by other code is not;
+  identity (configuration, method, seed and ``provenance.code_version`` of the method), so a
+  finished run is recognised and skipped, and a run trained by other code is not;
 * ``checkpoints/<config>/`` (not committed): per-stage checkpoints for resuming an interrupted run.
 
 A file that cannot be read (a truncated checkpoint, garbage in a run record) is never a dead end:
@@ -22,8 +23,6 @@ import json
 import logging
 import os
 import pickle
-import platform
-import subprocess
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, fields
@@ -241,78 +240,9 @@ def check_writable(folder) -> Path:
     return folder
 
 
-# The modules whose code decides a run's numbers. The rest (the book's report, the command line,
-# the benchmark, deployment, kept models) can change without making finished runs stale.
-# ``workers.py`` and ``locks.py`` decide where and when a run executes (which process, which cluster job), never what
-# it computes: scheduling changes keep finished runs valid. ``scenarios.py`` and ``request.py``
-# decide what is asked, and all of that is in a run's configuration (``runs.configuration``: the
-# scenario, the resolved settings and backbone): editing one scenario makes stale only the runs
-# whose configuration it changes, not every run of the study.
-_NOT_TRAINING = ("__main__.py", "cli.py", "bench.py", "deploy.py", "trained.py", "zoo.py", "report.py",
-                 "book.py", "workers.py", "locks.py", "scenarios.py", "request.py")
-
-
-def code_files(package: str | os.PathLike | None = None) -> list[Path]:
-    base = Path(package or Path(__file__).resolve().parent)
-    files = [*base.glob("*.py"), *(base / "methods").glob("*.py")]
-    return sorted((f for f in files if f.name not in _NOT_TRAINING and not f.name.startswith(("report", "book"))),
-                  key=lambda f: f.relative_to(base).as_posix())
-
-
-def code_version(package: str | os.PathLike | None = None) -> str:
-    """A hash of the source of every module training depends on (``code_files``), from the
-    files' contents: the same with or without git, and different after any edit to them."""
-    base = Path(package or Path(__file__).resolve().parent)
-    h = hashlib.sha256()
-    for f in code_files(base):
-        h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
 def config_key(obj: Any) -> str:
     """A short stable hash of a JSON-able configuration."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def git_state(cwd: str | os.PathLike | None = None) -> dict:
-    here = Path(cwd or Path(__file__).resolve().parent)
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "dvnlib"))
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dvnlib_dirty": None}
-    return {"commit": commit or None, "dvnlib_dirty": dirty}
-
-
-def hardware(device: str = "cpu") -> dict:
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform()}
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def versions() -> dict:
-    import importlib.metadata as md
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "numpy", "pandas", "dvnlib"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def row_dicts(rows: Iterable[Row], scenario: str, profile: str) -> list[dict]:

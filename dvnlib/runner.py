@@ -7,7 +7,7 @@ This is the one function the notebooks and the command line call::
 Data flows one way: scenario -> data -> method -> rows -> ``<out_dir>/<scenario>/<profile>/``
 (see ``results.py`` for the files). Everything asked for is checked first (``request.check``),
 before any data is read. A run's identity is its configuration (the scenario's resolved
-settings), method, seed and the code that trains it (``results.code_version``): a (method, seed)
+settings), method, seed and the code that trains it (``provenance.code_version`` of its method): a (method, seed)
 that already finished with the same identity is read back, not retrained; one that was
 interrupted resumes from its last epoch's checkpoint; each configuration keeps its own records
 and checkpoints, so a run with other settings never overwrites another's.
@@ -25,11 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from . import methods as M
+from . import provenance as P
 from . import results as R
 from . import scenarios as S
 from . import workers as W
 from .request import check, check_device
-from .runs import configuration, finished, identity, record_path, run_key, train_one  # noqa: F401 - the runner's API
+from .runs import code, configuration, finished, identity, record_path, run_key, train_one  # noqa: F401 - the runner's API
 
 log = logging.getLogger("dvnlib")
 
@@ -64,23 +66,27 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
     if sched.job_device is not None:  # resolved by each cluster job on its node
         req = dataclasses.replace(req, device=sched.job_device)
     s, out = req.scenario, req.out
-    base, base_key, code, _ = identity(req)
+    base, base_key = identity(req)
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
     W.execute(req, [(m, seed) for m in req.methods for seed in req.seeds], data_root, progress, sched)
-    return _collect(out, s, profile, base, base_key, code, req.overrides, req.device, started,
+    return _collect(out, s, profile, base, base_key, req.overrides, req.device, started,
                     time.perf_counter() - t_start, pd)
 
 
-def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str, code: str,
+def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str,
              overrides: dict, device: str, started, wall: float, pd):
     """Rewrite metrics.csv and run.json from every finished (method, seed) of this configuration
-    trained by this code; records of other code are left out (and named)."""
-    rows, runs, stale = [], {}, []
+    trained by its method's code as it is now; records of other code, or of a method not
+    registered here, are left out (and named)."""
+    rows, runs, stale, codes = [], {}, [], {}
     for record in sorted((out / "runs").glob(f"*/{base_key}/seed*.json")):
         try:
             meta = R.read_record(record)
-            if meta.get("code") != code or meta.get("base_key") != base_key:
+            m = meta.get("method")
+            if m not in codes:
+                codes[m] = code(m) if m in M.METHODS else None
+            if codes[m] is None or meta.get("code") != codes[m] or meta.get("base_key") != base_key:
                 stale.append(str(record.relative_to(out)))
                 continue
             found = R.check_rows(record.with_suffix(".csv"))
@@ -105,8 +111,8 @@ def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str, 
     R.atomic_write_text(out / "metrics.csv", df.to_csv(index=False, lineterminator="\n"))
     R.write_json(out / "run.json", {
         "scenario": s.id, "profile": profile, "configuration": base, "configuration_key": base_key,
-        "overrides": overrides, "code": code, "stale_runs": stale,
-        "runs": runs, "versions": R.versions(), "hardware": R.hardware(device), "device": device,
-        "git": R.git_state(), "started": started.isoformat(),
+        "overrides": overrides, "code": {m: c for m, c in codes.items() if c}, "stale_runs": stale,
+        "runs": runs, "versions": P.versions(), "hardware": P.hardware(device), "device": device,
+        "git": P.git_state(), "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(), "wall_seconds_this_call": round(wall, 2)})
     return df

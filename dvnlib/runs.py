@@ -3,7 +3,7 @@ training it. ``runner.run`` (what to run, gathering ``metrics.csv``) and ``worke
 run executes) both build on this module; it imports neither.
 
 A run's identity is its configuration (the scenario's resolved settings), method, seed and the
-code that trains it (``results.code_version``). Its record and rows are
+code that trains it (``provenance.code_version`` of its method). Its record and rows are
 ``runs/<method>/<config>/seed<N>.json`` and ``.csv`` under the scenario's results folder; the
 record is written after the rows, so a record means a finished run.
 """
@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import methods as M
+from . import provenance as P
 from . import results as R
 from . import scenarios as S
 
@@ -59,17 +60,22 @@ def finished(record: Path, key: str) -> bool:
     return True
 
 
-def identity(req) -> tuple[dict, str, str, dict]:
-    """(configuration, its id, code hash, the identity every run key of ``req`` extends)."""
+def identity(req) -> tuple[dict, str]:
+    """(configuration, its id)."""
     base = configuration(req.scenario, req.profile)
-    code = R.code_version()
-    return base, R.config_key(base), code, {**base, "code": code}
+    return base, R.config_key(base)
+
+
+def code(method: str) -> str:
+    """The hash of the code a run of ``method`` executes (``provenance.code_version``)."""
+    return P.code_version(M.get(method))
 
 
 def run_key(req, method: str, seed: int) -> tuple[Path, str]:
     """The record path and identity key of one (method, seed) of ``req``."""
-    _, base_key, _, ident = identity(req)
-    return record_path(req.out, base_key, method, seed), R.config_key({**ident, "method": method, "seed": seed})
+    base, base_key = identity(req)
+    return record_path(req.out, base_key, method, seed), R.config_key({**base, "code": code(method),
+                                                                       "method": method, "seed": seed})
 
 
 def is_finished(req, method: str, seed: int) -> bool:
@@ -85,8 +91,11 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
 
     s, profile, device, out = req.scenario, req.profile, req.device, req.out
     p = s.profile(profile)
-    base, base_key, code, ident = identity(req)
+    base, base_key = identity(req)
     record, key = run_key(req, method, seed)
+    # stages shared by the methods of a seed (``methods.common.independent_network``) are keyed
+    # by the code that trains them, the same whichever method asks first
+    shared_code = P.code_version(M.common.independent_network)
     data = {} if data is None else data
     root = resolve_root(data_root)
     limits = tuple(p.train_limit(i) for i in range(1, len(s.tasks) + 1))
@@ -100,13 +109,13 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
                      ckpts / method / f"seed{seed}", key, progress,
                      label=f"{s.id} {method} seed {seed}",
                      shared_dir=ckpts / "shared" / f"seed{seed}",
-                     shared_key=R.config_key({**ident, "seed": seed}))
+                     shared_key=R.config_key({**base, "code": shared_code, "seed": seed}))
     t0 = time.perf_counter()
     rows = M.get(method)(ctx)
     R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
-    R.write_json(record, {"key": key, "base_key": base_key, "code": code,
+    R.write_json(record, {"key": key, "base_key": base_key, "code": code(method),
                           "overrides": req.overrides, "method": method, "seed": seed,
                           "train_seconds": round(ctx.train_seconds, 2),
                           # the passes (epochs) and batches over each task's training
@@ -118,8 +127,8 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
                           "device": device, "finished": datetime.now(timezone.utc).isoformat(),
                           # where and with what this (method, seed) was trained, kept with
                           # it: run.json is rewritten whenever the scenario is collected
-                          "git": R.git_state(), "versions": R.versions(),
-                          "hardware": R.hardware(device)})
+                          "git": P.git_state(), "versions": P.versions(),
+                          "hardware": P.hardware(device)})
     # The trained network itself, beside its record (``trained.load`` reads it back).
     from .trained import save
     save(ctx, out, key)

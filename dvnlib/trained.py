@@ -15,6 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from . import provenance as P
 from . import results as R
 from . import scenarios as S
 
@@ -60,7 +61,7 @@ def save(ctx, out_dir, key: str) -> list[Path]:
                           "mean": list(data.mean), "std": list(data.std)})
         meta = {"format": FORMAT, "scenario": ctx.scenario.id, "profile": ctx.profile_name, "method": name,
                 "seed": ctx.seed, "key": key, "overrides": _overrides(ctx.scenario, ctx.profile_name),
-                "layout": dataclasses.asdict(lay), "tasks": tasks, "versions": R.versions()}
+                "layout": dataclasses.asdict(lay), "tasks": tasks, "versions": P.versions()}
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
         pt, js = d / f"seed{ctx.seed}.pt", d / f"seed{ctx.seed}.json"
         R.save_checkpoint(pt, state)

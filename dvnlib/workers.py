@@ -34,8 +34,8 @@ Executors:
 Numbers are bit-identical across executors at equal ``threads``: every run seeds its own networks
 and data order, and sees nothing of the others. (torch on CPU rounds differently with another
 number of threads: pass ``threads`` to compare a serial run with workers on another machine.)
-This module and ``locks.py`` are left out of the run identity's code hash
-(``results._NOT_TRAINING``): they decide where a run executes, not what it computes.
+This module and ``locks.py`` are left out of the run identity's code hash (``provenance``): they
+decide where a run executes, not what it computes.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import deploy
+from . import provenance as P
 from . import results as R
 from . import scenarios as S
 from . import trained
@@ -33,7 +34,7 @@ def build(scenarios: Sequence[str], profile: str, root="results", data_root=None
     from . import accounting
     from .data import load_task
     log = log or (lambda s: None)
-    hw, commit = R.hardware("cpu"), R.git_state().get("commit")
+    hw, commit = P.hardware("cpu"), P.git_state().get("commit")
     rows = []
     for sc in scenarios:
         d = trained.model_dir(root, sc, profile)

@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="e.g. whether other work shared the machine")
     ap.add_argument("--out", default=str(REPO / "results" / "workers"))
     args = ap.parse_args()
+    from dvnlib import provenance as P
     from dvnlib import results as R
     from dvnlib.workers import cores
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
@@ -72,7 +73,7 @@ def main() -> None:
          "serial": serial, "parallel": parallel,
          "speedup": round(serial["wall_seconds"] / parallel["wall_seconds"], 2),
          "metrics_identical": bool(a.equals(b)), "max_accuracy_difference": round(float(diff), 4),
-         "cpu": R.hardware("cpu")["cpu"], "platform": platform.platform(),
+         "cpu": P.hardware("cpu")["cpu"], "platform": platform.platform(),
          "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                                   text=True).stdout.strip(), "note": args.note}
     out = Path(args.out)

@@ -35,6 +35,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import dvnlib
+from dvnlib import provenance as P
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
@@ -180,7 +181,7 @@ def write_record(profile: str, twins, seeds, workers: int, start: float, trained
         "planned": len(seeds) * sum(len(methods_for(sc)) for sc in twins),
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
-        "hardware": R.hardware("cpu"), "versions": R.versions(), "git": R.git_state(), "scenarios": list(twins),
+        "hardware": P.hardware("cpu"), "versions": P.versions(), "git": P.git_state(), "scenarios": list(twins),
         "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": workers, "failed": failed})
     return record
 

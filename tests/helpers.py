@@ -12,3 +12,25 @@ def small_run(out, overrides=TINY, **kw):
                 progress=False, overrides=overrides, device="cpu")
     args.update(kw)
     return dvnlib.run(**args)
+
+
+def count_trainings(monkeypatch) -> list:
+    """A list that gets one item per run trained from now on (``runs.train_one``, which trains
+    as usual). Replacing the method itself would not do: its code is part of its runs' identity."""
+    from dvnlib import runs
+    calls, real = [], runs.train_one
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(runs, "train_one", counted)
+    return calls
+
+
+def refuse_training(monkeypatch) -> None:
+    """From now on, training any run fails the test: what is asked must be read back."""
+    from dvnlib import runs
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+    monkeypatch.setattr(runs, "train_one", boom)

@@ -5,7 +5,6 @@ their own records; the command line gives one line and exit 2 for what the user 
 import dataclasses
 import json
 import logging
-import shutil
 import struct
 import subprocess
 import sys
@@ -19,9 +18,10 @@ import dvnlib
 import dvnlib.data as D
 import dvnlib.methods as M
 from dvnlib import cli
+from dvnlib import provenance as P
 from dvnlib import request as Q
 from dvnlib import results as R
-from helpers import TINY, small_run
+from helpers import TINY, count_trainings, refuse_training, small_run
 
 HAVE_FM = (D.data_root() / "FashionMNIST" / "raw").exists()
 needs_data = pytest.mark.skipif(not HAVE_FM, reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
@@ -149,9 +149,7 @@ def test_unreadable_checkpoint_names_the_file_and_never_advises_unsafe_loading(t
 def test_record_without_its_csv_is_retrained(tmp_path, monkeypatch):
     _run(tmp_path)
     (_config_dir(tmp_path) / "seed0.csv").unlink()
-    calls = []
-    real = M.METHODS["dvn"]
-    monkeypatch.setitem(M.METHODS, "dvn", lambda ctx: calls.append(1) or real(ctx))
+    calls = count_trainings(monkeypatch)
     df = _run(tmp_path)
     assert calls == [1] and len(df) == 4
     assert (_config_dir(tmp_path) / "seed0.csv").exists()
@@ -201,21 +199,6 @@ def test_fashion_mnist_labels_that_do_not_match_the_images(tmp_path):
 # Results integrity
 
 
-def test_code_version_follows_the_training_source_only(tmp_path):
-    pkg = Path(dvnlib.__file__).parent
-    copy = tmp_path / "dvnlib"
-    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    v = R.code_version(copy)
-    assert v == R.code_version(pkg)  # from contents, not paths or git
-    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# a comment\n")
-    (copy / "bench.py").write_text((copy / "bench.py").read_text() + "\n# a comment\n")
-    assert R.code_version(copy) == v  # the command line and the benchmark do not train
-    (copy / "scenarios.py").write_text((copy / "scenarios.py").read_text() + "\n# a comment\n")
-    assert R.code_version(copy) == v  # a scenario's settings are in the configuration key instead
-    (copy / "methods" / "dvn.py").write_text((copy / "methods" / "dvn.py").read_text() + "\n# a comment\n")
-    assert R.code_version(copy) != v
-
-
 def test_configuration_holds_everything_a_scenario_decides():
     """scenarios.py is outside the code hash, so the configuration key must change with every
     scenario setting that changes a run: profile settings, the tasks, and the resolved backbone."""
@@ -247,15 +230,13 @@ def test_changed_code_never_reuses_results_or_checkpoints(tmp_path, monkeypatch)
     monkeypatch.setattr(R, "save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, overrides=two)
-    monkeypatch.setattr(R, "code_version", lambda *a: "other-code")
+    monkeypatch.setattr(P, "code_version", lambda *a: "other-code")
     _run(tmp_path, overrides=two)
     assert saves == [1, 1, 2]  # started again from epoch 0: the old code's checkpoint was not resumed
-    calls = []
-    real = M.METHODS["dvn"]
-    monkeypatch.setitem(M.METHODS, "dvn", lambda ctx: calls.append(1) or real(ctx))
+    calls = count_trainings(monkeypatch)
     _run(tmp_path, overrides=two)
     assert calls == []  # the same code again: read back
-    monkeypatch.setattr(R, "code_version", lambda *a: "newer-code")
+    monkeypatch.setattr(P, "code_version", lambda *a: "newer-code")
     _run(tmp_path, overrides=two)
     assert calls == [1]  # a finished run of other code is not reused
 
@@ -271,9 +252,7 @@ def test_record_without_a_code_version_is_stale(tmp_path, monkeypatch):
     meta.pop("code", None)
     meta["key"] = old_key
     record.write_text(json.dumps(meta))
-    calls = []
-    real = M.METHODS["dvn"]
-    monkeypatch.setitem(M.METHODS, "dvn", lambda ctx: calls.append(1) or real(ctx))
+    calls = count_trainings(monkeypatch)
     _run(tmp_path)
     assert calls == [1]
 
@@ -285,10 +264,7 @@ def test_configurations_keep_their_own_records(tmp_path, monkeypatch):
     out = tmp_path / "FJ1" / "smoke"
     assert len(list((out / "runs" / "dvn").iterdir())) == 2
     assert json.loads((out / "run.json").read_text())["configuration"]["settings"]["lr"] == 0.2
-
-    def boom(ctx):
-        raise AssertionError("a finished run was trained again")
-    monkeypatch.setitem(M.METHODS, "dvn", boom)
+    refuse_training(monkeypatch)
     back = _run(tmp_path)  # the default configuration again: read back, not retrained
     pd.testing.assert_frame_equal(back, default)
     assert json.loads((out / "run.json").read_text())["configuration"]["settings"]["lr"] == 0.05

@@ -8,7 +8,7 @@ import torch
 from dvnlib import results as R
 from dvnlib import train
 from dvnlib.data import DatasetMissing, data_root
-from helpers import small_run
+from helpers import refuse_training, small_run
 
 pytestmark = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
                                 reason="Fashion-MNIST is not installed: bash scripts/get_fashion_mnist.sh")
@@ -40,11 +40,7 @@ def test_writes_metrics_and_run_json(tmp_path):
 
 def test_finished_run_is_not_redone(tmp_path, monkeypatch):
     _run(tmp_path)
-    import dvnlib.methods as M
-
-    def boom(ctx):
-        raise AssertionError("a finished run was trained again")
-    monkeypatch.setitem(M.METHODS, "dvn", boom)
+    refuse_training(monkeypatch)
     _run(tmp_path)  # same configuration: read back
     with pytest.raises(AssertionError, match="trained again"):
         _run(tmp_path, overrides={**TINY, "lr": 0.01})  # another configuration: retrained

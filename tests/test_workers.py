@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import dvnlib
-from dvnlib import locks, results as R, runner, workers as W
+from dvnlib import locks, runner, workers as W
 from dvnlib.data import data_root
 from helpers import TINY, small_run
 
@@ -171,12 +171,6 @@ def test_another_hosts_lock_is_taken_over_only_after_the_timeout(tmp_path, caplo
     assert "no sign of life from host node-that-is-not-here" in caplog.text
     assert json.loads(path.read_text())["pid"] == os.getpid()
     lk.release()
-
-
-def test_scheduling_code_is_not_in_the_run_identity():
-    names = {f.name for f in R.code_files()}
-    assert "workers.py" not in names and "locks.py" not in names
-    assert {"runner.py", "train.py"} <= names
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -4,9 +4,11 @@ Each method is a function ``(ctx: train.RunContext) -> list[results.Row]`` that 
 scratch for the profile's epochs with the shared loop (``train.fit``) and evaluates every output
 it offers on each task's test data. The README's "Methods" section says exactly what each does;
 ``common`` holds what they share (independent networks, parameter usage, freezing, rows).
+``register`` adds a method from outside the package.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from . import baseline, dvn, nestednet, packnet, sequential
@@ -42,6 +44,26 @@ FAMILY_METHODS: dict[str, tuple[str, ...]] = {
     "hierarchical": ("dvn", "baseline", "nestednet"),
     "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
 }
+
+
+BUILT_IN = frozenset(METHODS)
+
+
+def register(name: str, fn: Callable) -> None:
+    """Make ``fn`` (``(ctx: train.RunContext) -> list[results.Row]``) the method ``name``, for
+    ``dvnlib.run(..., methods=[name])``. Its runs' code hash is its module's source and the
+    ``dvnlib`` modules it imports (``provenance.code_version``): editing it makes its runs train
+    again, and it changes no other method's. Registering a name again replaces the function; the
+    built-in methods cannot be replaced."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"method name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit")
+    if name in BUILT_IN:
+        raise ValueError(f"method {name!r} is built in: register yours under another name")
+    if not callable(fn):
+        raise ValueError(f"method {name!r}: expected a function (ctx) -> list of rows, got {type(fn).__name__}")
+    from ..provenance import code_version
+    code_version(fn)  # raises now if its source cannot be found
+    METHODS[name] = fn
 
 
 def get(name: str) -> Callable:

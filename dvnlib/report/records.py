@@ -40,14 +40,21 @@ def run_records(root=None) -> pd.DataFrame:
             "python / torch / torchvision": f"{v.get('python')} / {v.get('torch')} / {v.get('torchvision')}",
             "numpy / pandas / dvnlib": f"{v.get('numpy')} / {v.get('pandas')} / {v.get('dvnlib')}",
             "commit": commit or "unknown",
-            # the training source's hash (results.code_version) and runs of this configuration
-            # that other code trained, left out of metrics.csv
-            "code": (str(j.get("code") or "—")[:10]
+            # each method's training source hash (provenance.code_version) and runs of this
+            # configuration that other code trained, left out of metrics.csv
+            "code": (_codes(j.get("code"))
                      + (f"; {len(j['stale_runs'])} stale runs left out" if j.get("stale_runs") else "")),
             "train s": round(sum(r.get("train_seconds", 0) for rs in runs.values() for r in rs), 1),
             "wall s": round(sum(r.get("wall_seconds", 0) for rs in runs.values() for r in rs), 1),
         })
     return pd.DataFrame(rows)
+
+
+def _codes(code) -> str:
+    """run.json's code hash: one per method (a mapping), or one for all its runs (a string)."""
+    if isinstance(code, dict):
+        return ", ".join(f"{m} {str(c)[:8]}" for m, c in sorted(code.items())) or "—"
+    return str(code or "—")[:10]
 
 
 def commands_table(profile: str | None = None) -> pd.DataFrame:
