@@ -13,6 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import scenarios as S
@@ -47,6 +48,9 @@ METHOD_LABELS = {
 }
 EVIDENCE_PROFILE = "study"  # the only profile the book draws verdicts from
 FALLBACK_PROFILE = "quick"  # rendered, labelled "not evidence", until study results exist
+# The study's two capacities (book/preregistration.md, "What is run"): the standard one is the
+# study profile, the capacity-limited one a profile of its own, run on FJ1 and FJ2 only.
+NARROW_PROFILE = "narrow"
 
 
 def label(method: str) -> str:
@@ -99,6 +103,31 @@ def book_profile(root=None) -> str:
 
 def is_evidence(profile: str | None = None) -> bool:
     return (profile or book_profile()) == EVIDENCE_PROFILE
+
+
+def capacities(profile: str | None = None) -> dict[str, str]:
+    """The capacities the book compares, each with its profile: the rendered profile is the
+    standard capacity; the narrow one exists beside the study profile only."""
+    profile = profile or book_profile()
+    return {"standard": profile, **({"narrow": NARROW_PROFILE} if profile == EVIDENCE_PROFILE else {})}
+
+
+def twin_name(scenario: str, profile: str | None = None, root=None) -> str:
+    """A twin as the pages name it. FJ3 ran twice with different training sizes, so its name says
+    which: J3's data sizes (a different count per task) or equal sizes (the first study), as its
+    ``run.json`` records them (the registry's profile where no run exists)."""
+    if scenario != "FJ3":
+        return scenario
+    profile = profile or book_profile(root)
+    f = Path(root or results_dir()) / scenario / profile / "run.json"
+    if f.is_file():
+        sizes = ((json.loads(f.read_text()).get("configuration") or {}).get("settings") or {}).get("train_sizes")
+    else:
+        try:
+            sizes = getattr(S.get(scenario).profile(profile), "train_sizes", None)
+        except ValueError:
+            sizes = None
+    return "FJ3 (J3's data sizes)" if sizes and len(set(sizes)) > 1 else "FJ3 (equal sizes, first study)"
 
 
 def paper_dir() -> Path:
@@ -225,3 +254,46 @@ def load_bench_table(name: str, root=None) -> pd.DataFrame | None:
     ``targets`` (target, value, threshold, met)."""
     f = bench_dir(root) / "tables" / f"{name}.csv"
     return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
+
+
+# --------------------------------------------------------------------------------------------
+# Per-image predictions, as each run keeps them beside its record
+
+Correct = dict[tuple[str, int, int, int], np.ndarray]  # (method, seed, task, level) -> correct per image
+
+
+def predictions_paths(scenario: str, profile: str, root=None) -> list[Path]:
+    """Every run's ``seed<N>.predictions.npz`` under ``<results>/<scenario>/<profile>/runs/<method>/<config>/``,
+    ``<config>`` the configuration key ``run.json`` names (every key where it names none)."""
+    base = Path(root or results_dir()) / scenario / profile
+    key = "*"
+    if (base / "run.json").is_file():
+        key = json.loads((base / "run.json").read_text()).get("configuration_key") or "*"
+    return sorted(base.glob(f"runs/*/{key}/seed*.predictions.npz"))
+
+
+def load_predictions(scenario: str, profile: str, root=None) -> tuple[Correct, dict[int, np.ndarray]] | None:
+    """Whether each output of each run classified each test image correctly, and each task's test
+    labels (in the test split's order), from the runs' ``.predictions.npz`` files (arrays
+    ``labels_t{t}`` and ``pred_t{t}_l{l}``); None where no run kept any. Runs of one scenario and
+    profile see the same test images in the same order: a run whose labels differ is an error."""
+    correct: Correct = {}
+    labels: dict[int, np.ndarray] = {}
+    for f in predictions_paths(scenario, profile, root):
+        method, seed = f.parent.parent.name, int(f.name[len("seed"):].split(".")[0])
+        with np.load(f) as z:
+            arrays = {k: z[k] for k in z.files}
+        for name, pred in arrays.items():
+            if not name.startswith("pred_t"):
+                continue
+            task, level = (int(x) for x in name[len("pred_t"):].split("_l"))
+            y = arrays.get(f"labels_t{task}")
+            if y is None or len(y) != len(pred):
+                raise ValueError(f"{f}: {name} has no labels_t{task} of its length; rerun this run to rewrite "
+                                 "its predictions")
+            if task in labels and not np.array_equal(labels[task], y):
+                raise ValueError(f"{f}: task {task}'s test labels differ from the other runs' of {scenario} "
+                                 f"({profile}); rerun this run so that every method sees the same test images")
+            labels[task] = y
+            correct[(method, seed, task, level)] = pred == y
+    return (correct, labels) if correct else None
