@@ -1,13 +1,16 @@
 """Tables, figures and verdicts from result files: what the notebooks display and the book renders.
 
 Everything here reads files and nothing trains or imports torch. One module per concern, data
-flowing one way (sources -> stats -> verdicts / tables / figures -> pages):
+flowing one way (sources -> stats -> verdicts -> comparisons / tables / figures -> pages):
 
-* ``sources``: where the results, curves, benchmark and the paper's numbers are, and reading them;
-  which profile the book renders (``study``, else ``quick`` labelled "not evidence");
-* ``stats``: means over seeds, exact t intervals, differences paired by seed, detectable differences;
+* ``sources``: where the results, per-image predictions, curves, benchmark and the paper's numbers
+  are, and reading them; which profile the book renders (``study``, else ``quick`` labelled "not evidence");
+* ``stats``: means over seeds, exact t intervals, the paired bootstrap over seeds and test images,
+  Holm's correction, detectable differences;
 * ``paper``: the paper's numbers as reported, laid out as its tables and looked up beside ours;
-* ``verdicts``: the verdict logic, claim by claim, with its margins;
+* ``verdicts``: the preregistered decision rules (verdict words, Holm, density matching, a
+  claim's verdict over its comparisons);
+* ``comparisons``: each claim's comparisons, as the preregistration fixes them, at both capacities;
 * ``tables`` and ``figures``: what the notebooks and pages show;
 * ``cost``: the benchmark's files formatted for the cost page and claim 4;
 * ``records``: run records, commands, what this build found;
@@ -16,10 +19,9 @@ flowing one way (sources -> stats -> verdicts / tables / figures -> pages):
 
 The names below are the package's public surface (``from dvnlib import report; report.table(df)``).
 """
-from .verdicts import (CLAIM_SCENARIOS, CLAIMS, DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, VERDICTS, Claim, claim1,
-                     claim1_margin, claim2, claim2_margin, claim3, claim4, claim5, claims, claims_summary, combine,
-                     matched_comparisons, matched_level, median_half_width, precision, verdict_at_least,
-                     verdict_greater, verdict_little_loss, verdict_noninferior)
+from .verdicts import (CLAIM_VERDICTS, COULD_NOT, DENSITY_SLACK, DETECTABLE, MATCH_MARGIN, NO_FIT, VERDICTS,
+                       Comparison, combine, counts, decide, matched_level, rule_link, verdict)
+from .comparisons import CLAIMS, PARTS, Claim, Results, claim1, claim2, claim3, claim4, claim5, claims, estimate
 from .cost import bench_levels, fmt_speedup, table2, targets_table
 from .figures import convergence_figure, curves_figure, density_figure, speedup_figure, unit_orders_figure
 from .paper import MATCH_TOLERANCE, paper_speedups, reported_cost_all, reported_densities, reported_table
@@ -27,10 +29,12 @@ from .pages import (show_ablation, show_bench_run, show_bench_switches, show_ben
                     show_claims_summary, show_convergence, show_cost, show_curves, show_figure, show_fh1_anchor, show_finetune_sweep, show_precision, show_reported,
                     show_reproducibility, show_scenario, show_status, show_table, show_twins)
 from .records import bench_record, commands_table, run_records, status, study_record
-from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, book_profile,
-                      label, load_bench, load_bench_meta, load_bench_table, load_curves, load_metrics, load_reported,
-                      load_anchor, load_reported_cost, rerun_command, results_dir)
-from .stats import aggregate, compare, diff_ci, mdd, mean_ci, t_quantile, welch_ci
-from .tables import (FH1_ANCHOR, ablation_table, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
+from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, NARROW_PROFILE,
+                      book_profile, capacities, label, load_bench, load_bench_meta, load_bench_table, load_curves,
+                      load_metrics, load_predictions, load_reported, load_anchor, load_reported_cost, rerun_command,
+                      results_dir, twin_name)
+from .stats import (Difference, aggregate, compare, diff_ci, difference, holm, mdd, mean_ci, paired_bootstrap,
+                    t_quantile, welch_ci)
+from .tables import (FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)
 from .zoo import zoo_figure, zoo_summary, zoo_table

@@ -219,3 +219,37 @@ def convergence_figure(data: dict[str, pd.DataFrame], subtitle: str = ""):
                  fontsize=10)
     _legend_below(fig, axes, len(data), ncol=4, markerscale=2)
     return fig
+
+
+def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
+    """DVN minus each peer against capacity (``claims.peer_differences``): a panel per twin, the
+    capacities on the x axis, every comparison a point with its interval, coloured by peer."""
+    import matplotlib.pyplot as plt
+    twins = list(dict.fromkeys(diffs["twin"]))
+    caps = [c for c in ("standard", "narrow") if c in set(diffs["capacity"])]
+    peers = list(dict.fromkeys(diffs["versus"]))
+    fig, axes = plt.subplots(1, len(twins), figsize=(3.4 * len(twins) + 0.6, 3.6), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, tw in zip(axes.flat, twins):
+        d = diffs[diffs["twin"] == tw]
+        for i, peer in enumerate(peers):
+            e = d[d["versus"] == peer]
+            for j, cap in enumerate(caps):
+                g = e[e["capacity"] == cap]
+                if g.empty:
+                    continue
+                # peers side by side around the capacity, a peer's comparisons spread a little
+                x = [j + (i - (len(peers) - 1) / 2) * 0.2 + (k - (len(g) - 1) / 2) * 0.02 for k in range(len(g))]
+                ax.errorbar(x, g["difference"], yerr=[g["difference"] - g["low"], g["high"] - g["difference"]],
+                            fmt="o", ms=3, lw=0.8, capsize=2, color=colours[i % len(colours)],
+                            label=f"DVN − {peer}")
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xticks(range(len(caps)), [f"{c} capacity" for c in caps], fontsize=9)
+        ax.set_xlim(-0.6, len(caps) - 0.4)
+        ax.set_title(tw, fontsize=10)
+        ax.set_ylabel("DVN − other (points)", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("DVN minus each peer at matched density, against capacity" + (f"\n{subtitle}" if subtitle else ""),
+                 fontsize=10)
+    _legend_below(fig, axes, len(twins), ncol=min(4, len(peers)))
+    return fig

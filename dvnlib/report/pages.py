@@ -9,17 +9,18 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import scenarios as S
-from .verdicts import (DETECTABLE, MATCH_MARGIN, PRECISION_TARGET, Claim, claim1_margin, claim2_margin, claims,
-                     claims_summary, combine, counts, median_half_width, precision)
+from .comparisons import BESIDE_5, Claim, claims, claims_summary, peer_differences
+from .verdicts import (CONTRADICTED, COULD_NOT, DETECTABLE, NOT_DISTINGUISHABLE, SUPPORTED, combine,
+                       comparisons_table, counted, counts, rule_link)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
-from .figures import convergence_figure, curves_figure, density_figure, speedup_figure
+from .figures import capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
-from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile,
+from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
                       curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_records, load_reported, order_methods, rerun_command,
                       results_dir)
-from .tables import FH1_ANCHOR, ablation_table, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
+from .tables import FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
 
 
 def _display(obj):
@@ -164,7 +165,7 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
     d = df[df["method"].isin(("dvn", *abl))]
     n = d["seed"].nunique()
     show_table(ablation_table(d), f"Ablations on {scenario} ({_profile_words(profile)}, {_seeds(n)}): "
-                                  f"DVN minus ablation, 95% interval of the paired difference; {DETECTABLE}: "
+                                  "DVN minus ablation, 95% interval of the paired difference; detectable (80% power): "
                                   "the smallest true difference the comparison would find (see the claims page)")
     show_figure(density_figure(d, f"{scenario}: DVN and its ablations, test accuracy against parameter density",
                                methods=["dvn", *abl],
@@ -185,47 +186,105 @@ def _cached_claims() -> list[Claim]:
     return _CLAIMS_CACHE[key]
 
 
+def _capacity_words(cap: str, profile: str) -> str:
+    return f"{cap} capacity (`{profile}` profile)"
+
+
 def show_claims_summary():
+    """The claims page's opening: per claim, part and capacity, the counts and the verdict with
+    the rule that decided it; then DVN minus each peer against capacity."""
     show_profile_note()
     prof = book_profile()
-    show_table(claims_summary(_cached_claims()), "Claims and the verdicts our results support (computed, not typed; "
-               f"{_profile_words(prof)})", "claims")
+    caps = capacities(prof)
+    cl = _cached_claims()
+    show_table(claims_summary(cl, caps), "Claims and the verdicts our results support (computed, not typed; "
+               f"{_profile_words(prof)}). S / C / ND: the comparisons supported, contradicted and not "
+               "distinguishable after Holm's correction; 'decided by' links the preregistered rule", "claims")
+    for cap, p in caps.items():
+        if cap != "standard" and not any(cap in c.capacities for c in cl):
+            _md(f"**The {cap} capacity has not been run:** no `results/<twin>/{p}/metrics.csv` (FJ1 and FJ2 run at "
+                f"it: `{rerun_command('FJ1', p)}`, likewise FJ2). Its columns say 'not run'.")
+    t_only = sum(1 for c in cl for x in counted(c.comparisons) if x.claim != "4" and not x.diff.has_bootstrap)
+    if t_only:
+        _md(f"**{t_only} comparisons rest on the t interval over seeds alone:** their runs kept no per-image "
+            "predictions, so the bootstrap over seeds and test images (" + rule_link("intervals") + ") could not "
+            "be computed; each such row says so.")
+    diffs = peer_differences(cl[2])
+    if len(diffs):
+        show_figure(capacity_figure(diffs, f"claim 3's comparisons; {_profile_words(prof)}; bars: the wider of the "
+                                           "two 95% intervals"))
 
 
-DETECTABLE_TEXT = (f"**{DETECTABLE}** (each row): the smallest true difference that this comparison (a two-sided "
-                   "t test at 5%, paired by seed) would have found with 80% power, given the spread it observed "
-                   "over seeds (noncentral t). A true gap smaller than that could have been missed.")
+DETECTABLE_TEXT = (f"**{DETECTABLE}** (each row): the smallest true difference the comparison would have found "
+                   "with 80% power at its Holm-adjusted level, given the spread it observed (noncentral t on the "
+                   "wider interval's standard error). A true gap smaller than that could have been missed; where it "
+                   f"exceeds the margin, the comparison {COULD_NOT}.")
+
+
+def _verdict_line(c: Claim, cap: str | None, words: str) -> str:
+    key = str(c.number)
+    comps = counted(c.comparisons, cap, key)
+    n = counts(comps)
+    could = sum(x.could_not for x in comps)
+    parts = "; ".join(f"{p}: {c.verdict(cap, p)}" for p in c.parts() if counted(c.comparisons, cap, p))
+    return (f"**Verdict, {words}: {c.verdict(cap)}**, by {rule_link(key)} and {rule_link('words')} "
+            f"({n[SUPPORTED]} supported, {n[CONTRADICTED]} contradicted, {n[NOT_DISTINGUISHABLE]} not distinguishable"
+            + (f", of which {could} {COULD_NOT}" if could else "") + ")" + (f". Parts: {parts}" if parts else ""))
 
 
 def show_claim(n: int):
     c = _cached_claims()[n - 1]
-    cnt = counts(c.evidence["verdict"]) if len(c.evidence) else ""
-    margin = {
-        1: f"DVN at most {claim1_margin():.1f} points below the independent baseline of the same architecture and "
-           "density, and above chance. That is the largest loss the paper itself reports from all units to a "
-           "stand-alone unit (Table 1), the loss it calls little: a classifier that gives up no more than that "
-           "against the network one would otherwise train for its task, at its size, works",
-        2: f"{claim2_margin():.1f} points, the largest loss Table 1 reports. A level inversion (all units worse "
-           "than one unit beyond the interval) is an anomaly, not a pass",
-        3: f"beats: DVN − other above 0; matches: DVN − baseline above −{MATCH_MARGIN:.1f} point",
-    }.get(n)
-    _md(f"**Verdict: {c.verdict}**" + (f" ({cnt})" if cnt else "") + f"  \n**Tested at:** {c.scale}"
-        + (f"  \n**Margin:** {margin}" if margin else "")
-        + ("  \n**By batch:** " + "; ".join(
-            f"batch {b}: {combine(g['verdict'])} ({counts(g['verdict'])})" for b, g in c.evidence.groupby("batch"))
-           if n == 4 and len(c.evidence) else ""))
-    if c.missing:
-        _md("Missing results (not counted): " + "; ".join(f"{sc}: `{rerun_command(sc, c.profile)}`" for sc in c.missing))
-    if len(c.evidence):
-        show_table(c.evidence, f"Claim {c.number}: the comparisons behind the verdict " + (
-            "(ours: the full network's median time over the level's, in brackets the 95% interval of the ratio "
-            "within a round, from results/bench/inference.csv; paper: Table 2, a TITAN Xp GPU)" if n == 4 else
-            f"(ours, {_profile_words(c.profile)}: mean ± 95% interval over seeds, differences paired by seed; "
-            "reported (paper): single runs on the original datasets)"), "claim")
-        if n != 4:
-            _md(DETECTABLE_TEXT)
-    elif n == 4:
-        _md(f"**Not yet measured:** no J2 timings in `results/bench/inference.csv` (`{BENCH_COMMAND}`).")
+    if n == 4:
+        if not c.comparisons:
+            _md(f"**Not yet measured:** no J2 timings in `results/bench/inference.csv` (`{BENCH_COMMAND}`).")
+            return
+        lines = [_verdict_line(c, None, "ONNX Runtime at one thread, the deciding engine")]
+        if not counted(c.comparisons):
+            lines.append("**The deciding engine was not timed**: the benchmark's `inference.csv` has no ONNX Runtime "
+                         f"rows at one thread, so claim 4 is not tested (`{BENCH_COMMAND}`).")
+        _md("  \n".join(lines))
+        show_table(comparisons_table(c.comparisons, unit="x"), "Claim 4: every level's speed-up over the full "
+                   "network, the full network's median time over the level's (results/bench/inference.csv), its 95% "
+                   "interval a bootstrap over whole rounds; paper: Table 2, a TITAN Xp GPU. Only ONNX Runtime at one "
+                   "thread decides; every other engine is shown, not deciding", "claim")
+        return
+    lines = []
+    for cap, prof in c.capacities.items():
+        lines.append(_verdict_line(c, cap, _capacity_words(cap, prof)) + f". Tested at: {c.scale[cap]}")
+        if c.missing.get(cap):
+            lines.append(f"Missing at the {cap} capacity (not counted): "
+                         + "; ".join(f"{tw}: `{rerun_command(tw, prof)}`" for tw in c.missing[cap]))
+    if n == 1:
+        ctrl = [x for x in c.comparisons if x.claim == "control"]
+        if ctrl:
+            v = combine(x.verdict for x in ctrl if x.made)
+            lines.append(f"**Negative control** ({label('dvn-shared-bn')}, FJ1, the same rule): {v}. "
+                         + ("Claim 1's test can fail: the rule contradicts a network known to be broken." if v ==
+                            "contradicted" else "It is not contradicted, so **claim 1's test is reported as unable to "
+                            "fail**: the rule does not tell a known-broken network from a working one."))
+    if n == 5:
+        lines.append(_beside_5(c))
+    _md("  \n".join(l for l in lines if l))
+    if c.comparisons:
+        show_table(comparisons_table(c.comparisons), f"Claim {n}: every comparison behind the verdicts (ours: "
+                   "mean ± 95% t interval over seeds; differences DVN − other in points, paired by seed, and by "
+                   "test image where the runs kept their predictions; reported (paper): single runs on the "
+                   "original datasets)", "claim")
+        _md(DETECTABLE_TEXT)
+
+
+def _beside_5(c: Claim) -> str:
+    """What 5b and 5c owe to the ablations the page shows beside them, each through the same rule."""
+    out = []
+    for part in ("5b", "5c"):
+        for name, words in BESIDE_5.items():
+            shown = [x for x in c.comparisons if x.claim == part and x.family.startswith(f"5-{name}/") and x.made]
+            if shown:
+                v = combine(x.verdict for x in shown)
+                differs = name.startswith("dvn-") and v != c.verdict("standard", part)
+                out.append(f"{part} with {words}: {v}" + (" (it differs: " + part + "'s verdict depends on the "
+                                                          "function-preserving expansion)" if differs else ""))
+    return ("**Shown beside 5b and 5c, not counted:** " + "; ".join(out) + ".") if out else ""
 
 
 def _from_results(profile: str | None, make, what: str):

@@ -80,6 +80,12 @@ class Estimate:
         return iter((self.mean, self.half, self.n))
 
 
+def t_half(values) -> float:
+    """The exact 95% t half-width of the mean of ``values`` (NaN under two values)."""
+    v = np.asarray(values, dtype=float)
+    return t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+
+
 def mean_ci(values) -> Estimate:
     """Mean, exact 95% t half-width (NaN for one value), count and detectable difference."""
     v = pd.Series(values, dtype=float).dropna()
@@ -246,15 +252,16 @@ def difference(per_seed_values, parts=None, weights=None, boundary: float = 0.0)
     """The mean of ``per_seed_values`` (each seed's difference over the whole test set) with its
     t interval, and, given the per-image ``parts`` (``paired_bootstrap``), the bootstrap interval;
     both p-values at ``boundary``."""
-    v = np.asarray(pd.Series(per_seed_values, dtype=float).dropna(), dtype=float)
-    est = mean_ci(v)
-    t = dict(t_low=est.mean - est.half, t_high=est.mean + est.half, t_p=t_test_p(v, boundary))
+    v = np.asarray(per_seed_values, dtype=float)
+    v = v[~np.isnan(v)]
+    mean, half = (float(v.mean()) if len(v) else math.nan), t_half(v)
+    t = dict(t_low=mean - half, t_high=mean + half, t_p=t_test_p(v, boundary))
     boot = {}
     if parts is not None:
         s = paired_bootstrap(parts, weights)
         lo, hi = np.percentile(s, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
         boot = dict(boot_low=float(lo), boot_high=float(hi), boot_p=bootstrap_p(s, boundary))
-    return Difference(est.mean, len(v), boundary, **t, **boot, dof=len(v) - 1)
+    return Difference(mean, len(v), boundary, **t, **boot, dof=len(v) - 1)
 
 
 def holm(p_values) -> tuple[list[float], list[float]]:

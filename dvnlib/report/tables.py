@@ -7,7 +7,6 @@ import pandas as pd
 
 from .. import scenarios as S
 from .. import units as U
-from .verdicts import DETECTABLE, verdict_greater
 from .sources import ABLATIONS, is_ablation, label, load_reported, load_reported_cost, order_methods
 from .stats import aggregate, compare, fmt_ci, fmt_mdd, mean_ci, per_seed
 
@@ -72,10 +71,36 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
                          "units (DVN / ablation)": f"{b['units']} / {r['units']}",
                          "DVN %": fmt_ci(b["accuracy"], b["ci95"]), "ablation %": fmt_ci(r["accuracy"], r["ci95"]),
                          "DVN − ablation (points, paired by seed)": fmt_ci(e.mean, e.half, sign=True),
-                         DETECTABLE: fmt_mdd(e),
-                         "DVN better?": {"holds": "yes", "does not hold": "no, worse"}.get(
-                             verdict_greater(e.mean, e.half), "within the interval")})
+                         "detectable (80% power)": fmt_mdd(e),
+                         "DVN better?": "yes" if e.mean - e.half > 0 else "no, worse" if e.mean + e.half < 0
+                         else "within the interval"})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Power: how finely the study resolves DVN's outputs
+
+PRECISION_TARGET = 1.0  # points: the target for the median 95% half-width of DVN's outputs
+
+
+def precision(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per scenario, the 95% half-widths of DVN's outputs (test accuracy over seeds)."""
+    rows = []
+    for sc, df in data.items():
+        a = aggregate(df[df["method"] == "dvn"])
+        if a.empty:
+            continue
+        h = a["ci95"]
+        rows.append({"scenario": sc, "DVN outputs": len(a), "seeds": int(a["seeds"].min()),
+                     "median 95% half-width (points)": float(h.median()),
+                     "largest (points)": float(h.max()), "values": list(h)})
+    return pd.DataFrame(rows)
+
+
+def median_half_width(data: dict[str, pd.DataFrame]) -> float:
+    """The median 95% half-width over every DVN output of every scenario in ``data``."""
+    p = precision(data)
+    return float(pd.Series([v for vs in p["values"] for v in vs], dtype=float).median()) if len(p) else float("nan")
 
 
 # --------------------------------------------------------------------------------------------
