@@ -299,9 +299,8 @@ def claim4(bench: pd.DataFrame | None) -> list[Comparison]:
     if bench is None or bench.empty:
         return []
     paper, out = paper_speedups(), []
-    for key, g in bench.groupby(BENCH_KEYS, sort=False):
-        sc, network, _, batch, engine = key
-        threads = g["threads"].iloc[0]
+    for key, g in bench.groupby([*BENCH_KEYS, "threads"], sort=False):  # an engine may run at several
+        sc, network, _, batch, engine, threads = key
         deciding = is_deciding(engine, threads)
         full = g[g["level"] == g["level"].max()]
         for lvl, x in g.groupby("level"):

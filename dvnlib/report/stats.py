@@ -217,7 +217,11 @@ class Difference:
     boot_low: float = math.nan
     boot_high: float = math.nan
     boot_p: float = math.nan
-    dof: float = math.nan  # of the spread behind the detectable difference (seeds - 1, or rounds - 1)
+    dof: float = math.nan  # of the spread behind the detectable difference; NaN: n - 1
+
+    def __post_init__(self):
+        if self.dof != self.dof:
+            object.__setattr__(self, "dof", self.n - 1)
 
     @property
     def has_bootstrap(self) -> bool:
@@ -261,7 +265,7 @@ def difference(per_seed_values, parts=None, weights=None, boundary: float = 0.0)
         s = paired_bootstrap(parts, weights)
         lo, hi = np.percentile(s, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
         boot = dict(boot_low=float(lo), boot_high=float(hi), boot_p=bootstrap_p(s, boundary))
-    return Difference(mean, len(v), boundary, **t, **boot, dof=len(v) - 1)
+    return Difference(mean, len(v), boundary, **t, **boot)
 
 
 def holm(p_values) -> tuple[list[float], list[float]]:
