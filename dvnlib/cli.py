@@ -4,7 +4,7 @@
 
 Errors in what the user asked for or in the environment (an unknown scenario, an inconsistent
 override, an unusable device, a missing or malformed dataset, a results folder that cannot be
-written, a diverged run) print one line that says what was wrong and how to fix it, with no
+written, a diverged run, memory or disk running out) print one line that says what was wrong and how to fix it, with no
 traceback, and exit with status 2; a bug still shows its traceback. Output piped into a reader
 that stops early (``| head``) ends quietly."""
 from __future__ import annotations
@@ -98,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: finished runs and each stage's last checkpoint are kept; "
               "the same command resumes", file=sys.stderr)
         return 130
-    except _user_errors() as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+    except Exception as e:
+        from .resources import exhausted  # memory or disk running out, wherever it happened
+        line = exhausted(e, getattr(args, "out", None))
+        if line is None and not isinstance(e, _user_errors()):
+            raise  # a bug: its traceback
+        print(f"error: {line or _one_line(e)}", file=sys.stderr)
         return 2
     return 0
 
@@ -196,23 +200,17 @@ def _setting(text: str) -> tuple[str, str]:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """What the user or the environment got wrong. ``ValueError`` covers bad input (and
     ``results.CorruptFile``), ``OSError`` a dataset that is missing or malformed
-    (``data.DatasetMissing``/``DatasetCorrupt``) and folders that cannot be written; torch's
-    classes are added only where torch is already loaded, so that ``summary`` never imports it."""
+    (``data.DatasetMissing``/``DatasetCorrupt``) and folders that cannot be written; memory or
+    disk running out is ``resources.exhausted``'s. ``Diverged`` is added only where training is
+    loaded, so that ``summary`` never imports torch."""
     errors: list[type[BaseException]] = [ValueError, OSError]
     train = sys.modules.get("dvnlib.train")
     if train is not None and hasattr(train, "Diverged"):
         errors.append(train.Diverged)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        errors.append(torch.cuda.OutOfMemoryError)
     return tuple(errors)
 
 
 def _one_line(e: BaseException) -> str:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
-        return ("the device ran out of memory: use a smaller batch (--set batch_size=32, or overrides "
-                "in a notebook) or another device (--device cpu)")
     if isinstance(e, OSError) and e.filename and str(e.filename) not in str(e):
         return f"{e.strerror or e}: {e.filename}"
     return " ".join(str(e).split()) or type(e).__name__

@@ -31,6 +31,7 @@ from . import results as R
 from . import scenarios as S
 from . import workers as W
 from .request import check, check_device
+from .resources import ResourceExhausted, exhausted
 from .runs import code, configuration, finished, identity, record_path, run_key, train_one  # noqa: F401 - the runner's API
 
 log = logging.getLogger("dvnlib")
@@ -69,9 +70,15 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
     base, base_key = identity(req)
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
-    W.execute(req, [(m, seed) for m in req.methods for seed in req.seeds], data_root, progress, sched)
-    return _collect(out, s, profile, base, base_key, req.overrides, req.device, started,
-                    time.perf_counter() - t_start, pd)
+    try:
+        W.execute(req, [(m, seed) for m in req.methods for seed in req.seeds], data_root, progress, sched)
+        return _collect(out, s, profile, base, base_key, req.overrides, req.device, started,
+                        time.perf_counter() - t_start, pd)
+    except Exception as e:  # memory or disk ran out, in this process or a worker: one line
+        line = exhausted(e, out)
+        if line is None:
+            raise
+        raise ResourceExhausted(line) from e
 
 
 def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str,

@@ -115,3 +115,43 @@ def test_blank_images_and_a_limit_below_the_classes_are_refused(tmp_path, monkey
     _write_idx(tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte", x * 0)
     with pytest.raises(D.DatasetCorrupt, match="every image is blank"):
         D.load_task(task, "test", tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory and disk running out, anywhere in a run
+
+
+_CPU_OOM = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                        "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def _full_disk(fd):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("error, says", [
+    (MemoryError(), r"the machine ran out of memory \(RAM\): use a smaller batch .* \(--workers 1\)"),
+    (_CPU_OOM, r"the machine ran out of memory \(RAM\)"),
+    (None, r"the disk ran out of space writing .*rows\.csv: free disk space at .*FJ1/smoke \(df -h"),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), r"the disk quota was exceeded writing under .*FJ1/smoke"),
+], ids=["MemoryError", "cpu-allocator", "disk-full", "quota"])
+def test_running_out_of_memory_or_disk_is_one_line(tmp_path, monkeypatch, capsys, error, says):
+    """Where training would start, the run meets ``error``; None: it writes its rows (a real
+    atomic write) on a full disk, which fails at the sync that flushes them."""
+    import dvnlib.results as R
+    import dvnlib.runs as RUNS
+    from dvnlib.resources import ResourceExhausted
+
+    def train_one(req, *a, **k):
+        if error is None:
+            monkeypatch.setattr(os, "fsync", _full_disk)
+            R.write_rows(req.out / "rows.csv", [])
+        raise error
+    monkeypatch.setattr(RUNS, "train_one", train_one)
+    with pytest.raises(ResourceExhausted, match=says):
+        dvnlib.run("FJ1", "smoke", ["dvn"], [0], out_dir=tmp_path, device="cpu", progress=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(RUNS, "train_one", train_one)
+    assert cli.main(["run", "FJ1", "--methods", "dvn", "--seeds", "0", "--out", str(tmp_path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
