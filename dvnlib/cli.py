@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
                    help="replace a profile setting, e.g. --set epochs=1 --set lr=0.01 (repeatable)")
     r.add_argument("--data-root", help="default: $DVN_DATA, else data/")
+    r.add_argument("--download", action="store_true",
+                   help="fetch datasets missing under the data root first (the paper's: needs the network)")
     r.add_argument("--out", default="results", help="results folder (default: results)")
     r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N or mps")
     r.add_argument("--workers", type=_at_least_1, help="train N runs at once: worker processes here, or at most N "
@@ -124,7 +126,7 @@ def _command(args) -> None:
                    "mem_gb": args.mem_gb, "time_min": args.time_min}
         df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,
                  out_dir=args.out, device=args.device, overrides=overrides or None, workers=args.workers,
-                 executor=args.executor, threads=args.threads, cluster=cluster)
+                 executor=args.executor, threads=args.threads, cluster=cluster, download=args.download)
         print(table(df).to_string(index=False))
     elif args.command == "bench":
         from . import bench  # imports torch: kept out of the summary's path

@@ -13,6 +13,8 @@ is valid:
 * ``overrides``: profile settings by name (``Profile``'s fields), each checked for type and range;
   numbers may come as strings (YAML reads ``1e-3`` as one);
 * ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, and usable on this machine;
+* ``download``: True or False, or ``"true"``/``"false"`` in any case (papermill's ``-p download
+  true``); None: False;
 * the results folder: created and written to now, not after the first epoch.
 """
 from __future__ import annotations
@@ -56,10 +58,11 @@ class Request:
     overrides: dict
     device: str
     out: Path  # <out_dir>/<scenario>/<profile>, known to be writable
+    download: bool = False  # fetch missing datasets before the runs start (``workers.execute``)
 
 
 def check(scenario, profile="smoke", methods=None, seeds=None, overrides=None, device=None,
-          out_dir="results", family=None, *, probe_out: bool = True) -> Request:
+          out_dir="results", family=None, *, probe_out: bool = True, download=False) -> Request:
     s = S.get(scenario)
     if family is not None and s.family != family:
         same = [x.id for x in S.SCENARIOS.values() if x.family == family]
@@ -73,7 +76,16 @@ def check(scenario, profile="smoke", methods=None, seeds=None, overrides=None, d
     if probe_out:
         R.check_writable(out)
     return Request(s, profile, parse_methods(methods, s.family), parse_seeds(seeds, s.profile(profile).seeds),
-                   clean, check_device(device), out)
+                   clean, check_device(device), out, parse_download(download))
+
+
+def parse_download(value) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"download must be True (fetch missing datasets first; needs the network) or False: "
+                     f"got {value!r}")
 
 
 def _items(value, what: str) -> list:

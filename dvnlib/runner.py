@@ -46,14 +46,16 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
         seeds: Iterable[int] | int | str | None = None, data_root=None, out_dir="results",
         device: str | None = None, progress: bool = True, overrides: dict | None = None,
         family: str | None = None, *, workers: int | str | None = None, executor: str = "local",
-        threads: int | str | None = None, cluster: dict | None = None):
+        threads: int | str | None = None, cluster: dict | None = None, download: bool | str = False):
     """Train and evaluate ``methods`` x ``seeds`` on ``scenario`` at ``profile``; returns the
     scenario's metrics (a pandas DataFrame) and writes them under ``out_dir``.
 
     ``methods`` and ``seeds`` take a list, one value or a comma-separated string. ``overrides``
     replaces profile settings (e.g. ``{"epochs": 1}``): the one override path. ``family``, if
-    given, insists that the scenario belongs to it (each notebook runs one family). Every
-    argument is checked before any data is read (``request.check``).
+    given, insists that the scenario belongs to it (each notebook runs one family).
+    ``download=True`` fetches the datasets missing under the data root (official archives; needs
+    the network) once, in this process, before any run starts. Every argument is checked before
+    any data is read (``request.check``).
 
     Where the (method, seed) runs execute (``workers.py``): ``workers=N`` trains them in N
     processes of this machine; ``executor="submitit"`` submits one job per run (Slurm where it is
@@ -63,7 +65,7 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
     import pandas as pd
 
     sched = W.check_schedule(workers, executor, threads, cluster, device)
-    req = check(scenario, profile, methods, seeds, overrides, sched.device_check, out_dir, family)
+    req = check(scenario, profile, methods, seeds, overrides, sched.device_check, out_dir, family, download=download)
     if sched.job_device is not None:  # resolved by each cluster job on its node
         req = dataclasses.replace(req, device=sched.job_device)
     s, out = req.scenario, req.out

@@ -337,6 +337,16 @@ def _holder(job: Job) -> dict | None:
     return FileLock(record.with_suffix(".lock"), job.what).holder()
 
 
+def _download(req, root: str | None) -> None:
+    """Fetch the scenario's missing datasets here, once, before runs fan out: worker processes
+    then never write one archive at once, and cluster jobs, on nodes often offline, only read.
+    A task's test split is read with its training split (normalisation statistics), so one
+    image of it fetches both."""
+    from .data import load_task
+    for task in req.scenario.tasks:
+        load_task(task, "test", root, limit=1, download=True)
+
+
 def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
     """Bring every (method, seed) of ``items`` to finished, by the schedule's executor."""
     from tqdm.auto import tqdm
@@ -351,6 +361,8 @@ def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched:
     if not pending:
         return tally
     root = None if data_root is None else str(data_root)
+    if req.download:
+        _download(req, root)
     queue = deque(Job(req, m, s, root, progress) for m, s in pending)
     if sched.executor == "submitit":
         folder = Path(sched.cluster.folder) if sched.cluster.folder else req.out / "submitit"
