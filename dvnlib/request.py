@@ -238,7 +238,7 @@ def check_device(device) -> str:
 
 
 # The parameters every notebook's `parameters` cell declares: each is passed on to ``runner.run``.
-NOTEBOOK_PARAMETERS = ("scenario", "profile", "methods", "seeds", "data_root", "out_dir", "device",
+NOTEBOOK_PARAMETERS = ("scenario", "profile", "methods", "seeds", "data_root", "download", "out_dir", "device",
                        "workers", "overrides")
 # What a Jupyter kernel itself defines in a notebook's namespace.
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

@@ -340,11 +340,12 @@ def _holder(job: Job) -> dict | None:
 def _download(req, root: str | None) -> None:
     """Fetch the scenario's missing datasets here, once, before runs fan out: worker processes
     then never write one archive at once, and cluster jobs, on nodes often offline, only read.
-    A task's test split is read with its training split (normalisation statistics), so one
-    image of it fetches both."""
+    A task's test split is read with its training split (normalisation statistics), so reading
+    the test images the runs will use fetches both."""
     from .data import load_task
+    limit = req.scenario.profile(req.profile).test_per_task
     for task in req.scenario.tasks:
-        load_task(task, "test", root, limit=1, download=True)
+        load_task(task, "test", root, limit, download=True)
 
 
 def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
