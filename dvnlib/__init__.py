@@ -38,10 +38,10 @@ def check_notebook_parameters(namespace):
     _check(namespace)
 
 
-def load(scenario, profile, seed, method="dvn", root="results"):
-    """The trained network a run kept; see ``dvnlib.trained.load``."""
-    from .trained import load as _load
-    return _load(scenario, profile, seed, method, root)
+def load(scenario, profile, seed, method="dvn", root="results", overrides=None):
+    """The trained network a run kept, checked against its run's record; see ``dvnlib.deploy.load``."""
+    from .deploy import load as _load
+    return _load(scenario, profile, seed, method, root, overrides)
 
 
 def export(net, task, level, path, preprocess=None):

@@ -81,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--level", type=_at_least_1, help="the level to export")
     which.add_argument("--max-params", type=_at_least_1, help="export the largest level with at most this many parameters")
     e.add_argument("--out", required=True, help="the ONNX file to write")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
+                   help="the settings the run was given (its --set), to export that run's model (repeatable)")
     e.add_argument("--results", default="results", help="results folder holding the models (default: results)")
     z = sub.add_parser("zoo", help="export, measure and time every (task, level) of every kept dvn model")
     z.add_argument("--scenarios", nargs="+", default=[s for s, x in SCENARIOS.items() if x.twin_of],
                    help="default: the Fashion-MNIST twins")
     z.add_argument("--profile", choices=PROFILES, default="study")
+    z.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
+                   help="the settings the runs were given (their --set); default: the profile's (repeatable)")
     z.add_argument("--results", default="results", help="results folder holding the models (default: results)")
     z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     z.add_argument("--rounds", type=_at_least_1, default=30, help="timed batch-1 rounds per output")
@@ -151,8 +155,9 @@ def _command(args) -> None:
 
 def _export(args) -> None:
     from .deploy import export_output  # imports torch and onnx: kept out of the other commands' path
+    overrides = dict(_setting(x) for x in args.overrides) or None
     print(json.dumps(export_output(args.scenario, args.profile, args.seed, args.task, args.out, args.level,
-                                   args.max_params, root=args.results)))
+                                   args.max_params, root=args.results, overrides=overrides)))
 
 
 def _zoo(args) -> None:
@@ -162,7 +167,8 @@ def _zoo(args) -> None:
     from .results import check_writable
     check_writable(Path(args.out).parent)  # before minutes of timing, not after
     rows = zoo.build(args.scenarios, args.profile, args.results, args.data_root, args.rounds,
-                     log=lambda s: print(s, file=sys.stderr, flush=True))
+                     log=lambda s: print(s, file=sys.stderr, flush=True),
+                     overrides=dict(_setting(x) for x in args.overrides) or None)
     if not rows:
         raise ValueError(f"no kept dvn models of {', '.join(args.scenarios)} ({args.profile}) under "
                          f"{args.results}: `python -m dvnlib run SCENARIO --profile {args.profile} --methods dvn` "

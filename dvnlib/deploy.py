@@ -1,7 +1,7 @@
 """Deploying one (task, level) under a memory budget: pick the level that fits, export it to ONNX
 with its own preprocessing, run it with ONNX Runtime.
 
-    net = dvnlib.load("FJ2", "quick", seed=0)          # the trained DVN a run kept (``trained.py``)
+    net = dvnlib.load("FJ2", "quick", seed=0)          # the trained DVN a run kept, checked
     level = net.level_for(task=1, max_params=50_000)    # the largest level that fits
     dvnlib.export(net, 1, level, "fj2_t1.onnx")         # that output alone, BN folded
 
@@ -15,21 +15,73 @@ torch's separable uint8 kernel does. Measured on the Fashion-MNIST test split: e
 at 32 and 64 px; at 96 px (28 -> 96 px, whose weights torch quantises to fixed point) 0.5% of
 pixels differ, by at most 2 grey levels (``tests/test_deploy.py``). Output: logits over the
 task's classes, in the order of its class list (``classes`` in the model's metadata). Opset
-``OPSET``; the batch axis is dynamic.
+``OPSET``; the batch axis is dynamic. The file is written atomically: a full disk or a kill
+leaves a previous file at that path as it was.
+
+``load`` finds the model a run kept (``trained.py``) from the names a run was asked with, and
+``recorded_accuracy`` reads that run's test accuracy of an output, which the export command
+reports beside the file.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import warnings
 from pathlib import Path
 
+from . import results as R
 from . import scenarios as S
 from . import trained
 
 OPSET = 17
 INPUT, OUTPUT = "images", "logits"
 HALF_UP = 0.5 + 1e-3  # rounding offset after each resize pass (see ``deployable``)
+
+
+def produce_command(scenario: str, profile: str, seed: int, method: str = "dvn", root="results",
+                    overrides: dict | None = None) -> str:
+    """The command whose run trains (or trains again) a kept model."""
+    out = "" if str(root) == "results" else f" --out {root}"
+    sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
+    return f"python -m dvnlib run {scenario} --profile {profile} --methods {method} --seeds {seed}{sets}{out}"
+
+
+def load(scenario: str, profile: str, seed: int, method: str = "dvn", root="results", overrides=None):
+    """The trained network that the run of these names kept (``root`` as ``dvnlib.run``'s
+    ``out_dir``; ``overrides`` as its, for a run with other settings), checked against its run's
+    record; in eval mode, with its metadata as ``net.info``. A missing, replaced or damaged model
+    raises ``trained.ModelMissing`` or ``trained.ModelMismatch``: one line naming the file and the
+    command that trains it again."""
+    from . import runs
+    req, config = _resolve(scenario, profile, method, seed, root, overrides)
+    record, _ = runs.run_key(req, method, seed)
+    fix = produce_command(req.scenario.id, profile, seed, method, root, req.overrides)
+    return trained.read(req.out, config, method, seed, record, fix)
+
+
+def kept_seeds(scenario: str, profile: str, method: str = "dvn", root="results", overrides=None) -> list[int]:
+    """The seeds of which a run of these names kept a model (unchecked until ``load``)."""
+    req, config = _resolve(scenario, profile, method, 0, root, overrides)
+    d = trained.paths(req.out, config, method, 0)[0].parent
+    return sorted(int(p.stem[4:]) for p in d.glob("seed*.pt") if p.stem[4:].isdigit())
+
+
+def _resolve(scenario, profile, method, seed, root, overrides):
+    """(the checked request, its configuration's id), as ``dvnlib.run`` resolves them."""
+    from . import request, runs
+    req = request.check(scenario, profile, [method], [seed], overrides, "cpu", root, probe_out=False)
+    return req, runs.identity(req)[1]
+
+
+def recorded_accuracy(net, task: int, level: int) -> float:
+    """The test accuracy that the run which kept ``net`` (``load``) recorded for output
+    (task, level): its record's rows, which ``metrics.csv`` collects."""
+    rows = Path(net.info["record"]).with_suffix(".csv")
+    for r in R.read_rows(rows):
+        if (int(r["task"]), int(r["level"])) == (task, level):
+            return float(r["accuracy"])
+    raise ValueError(f"{rows} has no row for task {task} level {level}: rerun its run to rewrite it")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,26 +156,26 @@ def export(net, task: int, level: int, path, preprocess: Preprocess | None = Non
     c = net.tasks[task - 1].in_channels
     x = torch.zeros(2, c, p.native, p.native, dtype=torch.uint8)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()  # exported in memory, written once complete: the target is never half a file
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of torch.export's, which this
         # project does not use (the ENVIRONMENT notes: dynamo=False exports these modules as is).
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(m, (x,), str(path), input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
+        torch.onnx.export(m, (x,), buf, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, dynamo=False)
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(buf.getvalue())
     info = getattr(net, "info", {}) or {}
     meta = {"task": task, "level": level, "units": ",".join(map(str, net.units(task, level))),
             "input": f"uint8 N x {c} x {p.native} x {p.native}, raw pixel values",
             "producer": "dvnlib (Deep Virtual Networks, reproduced)"}
-    for k in ("scenario", "profile", "method", "seed", "key"):
+    for k in trained.IDENTITY:
         if k in info:
             meta[k] = str(info[k])
     if info:
         t = info["tasks"][task - 1]
         meta["task_name"], meta["classes"] = t["name"], json.dumps(t["class_names"])
     onnx.helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
-    onnx.save(model, str(path))
+    R.atomic_write_bytes(path, model.SerializeToString())
     return path
 
 
@@ -145,7 +197,8 @@ def predict(sess, images, batch: int = 256):
 
 
 def export_output(scenario: str, profile: str, seed: int, task: int, out, level: int | None = None,
-                  max_params: int | None = None, method: str = "dvn", root="results") -> dict:
+                  max_params: int | None = None, method: str = "dvn", root="results",
+                  overrides: dict | None = None) -> dict:
     """``python -m dvnlib export``: load the kept model, pick the level (given, or the largest
     within ``max_params``), export it; what was written, with the run's test accuracy."""
     from . import accounting
@@ -157,13 +210,13 @@ def export_output(scenario: str, profile: str, seed: int, task: int, out, level:
     if not (isinstance(task, int) and 1 <= task <= n):
         raise ValueError(f"unknown task {task!r}: {s.id} has tasks 1..{n} "
                          f"({', '.join(f'{i + 1}: {t.name}' for i, t in enumerate(s.tasks))})")
-    net = trained.load(scenario, profile, seed, method, root)
+    net = load(scenario, profile, seed, method, root, overrides)
     level = net.level_for(task, max_params) if level is None else level
     lay = trained.layout_from_json(net.info["layout"])
     from .units import check_output
     check_output(lay.config, task, level)
     params = accounting.output_cost(lay, task, level)[0]
-    acc = trained.committed_accuracy(root, scenario, profile, seed, task, level, net.info["key"], method)
+    acc = recorded_accuracy(net, task, level)
     path = export(net, task, level, out)
     return {"scenario": s.id, "profile": profile, "seed": seed, "task": task,
             "task_name": net.info["tasks"][task - 1]["name"], "level": level,

@@ -4,8 +4,10 @@ run executes) both build on this module; it imports neither.
 
 A run's identity is its configuration (the scenario's resolved settings), method, seed and the
 code that trains it (``provenance.code_version`` of its method). Its record and rows are
-``runs/<method>/<config>/seed<N>.json`` and ``.csv`` under the scenario's results folder; the
-record is written after the rows, so a record means a finished run.
+``runs/<method>/<config>/seed<N>.json`` and ``.csv`` under the scenario's results folder, and the
+networks it keeps for deployment are under ``models/`` (``trained.py``). The record is written
+last and holds the SHA-256 of every model file kept, so a record means a finished run, and a run
+whose kept model is missing or was changed is not finished: it trains again.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from . import methods as M
 from . import provenance as P
 from . import results as R
 from . import scenarios as S
+from . import trained
 
 log = logging.getLogger("dvnlib")
 
@@ -56,6 +59,10 @@ def finished(record: Path, key: str) -> bool:
         R.check_rows(rows)
     except R.CorruptFile as e:
         R.quarantine(rows, e.reason)
+        return False
+    problem = trained.verify(record.parents[3], meta.get("models"))  # <out>/runs/<method>/<config>/
+    if problem:
+        log.warning("%s: %s; its run is trained again", record, problem)
         return False
     return True
 
@@ -115,7 +122,8 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
     R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
-    R.write_json(record, {"key": key, "base_key": base_key, "code": code(method),
+    models = trained.save(ctx, out, base_key, key)  # each file's SHA-256, checked by ``finished``
+    R.write_json(record, {"key": key, "base_key": base_key, "code": code(method), "models": models,
                           "overrides": req.overrides, "method": method, "seed": seed,
                           "train_seconds": round(ctx.train_seconds, 2),
                           # the passes (epochs) and batches over each task's training
@@ -129,6 +137,3 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
                           # it: run.json is rewritten whenever the scenario is collected
                           "git": P.git_state(), "versions": P.versions(),
                           "hardware": P.hardware(device)})
-    # The trained network itself, beside its record (``trained.load`` reads it back).
-    from .trained import save
-    save(ctx, out, key)

@@ -1,17 +1,28 @@
 """Kept models: the trained network a run leaves behind, written beside its record and read back.
 
-Training calls ``save`` after each finished run; ``load`` gives the network back for deployment
-(``deploy.py``) or inspection. Files: ``<root>/<scenario>/<profile>/models/<method>/seed<seed>.pt``
-(the state dict, tensors only, read back with ``weights_only=True``) and ``.json`` (the layout
-that builds the network, the scenario, profile, overrides, the run's key, and each task's classes,
-native image size and normalisation statistics, so that exporting needs no dataset).
+Training calls ``save`` once a run is evaluated; the run's record (``runs.py``) then holds the
+SHA-256 of every file kept, which ``verify`` checks before a run counts as finished and ``read``
+checks before a network is given back (``deploy.load``). Files, per configuration so that a run
+with other settings never replaces the defaults' model:
+``<out>/models/<method>/<config>/seed<seed>.pt`` (the state dict, tensors only, read back with
+``weights_only=True``, with the identity it claims) and ``.json`` (the same identity, the layout
+that builds the network, the overrides, and each task's classes, native image size and
+normalisation statistics, so that exporting needs no dataset). ``<out>`` is the scenario's results
+folder (``<root>/<scenario>/<profile>``) and ``<config>`` the id of its resolved settings, as for
+the run records.
+
+A kept model is trusted only when all three agree: the record's hash, the file's own identity
+(scenario, profile, method, seed, configuration and run key) and the one asked for. Anything else
+(a missing, truncated, replaced or stale file) is ``ModelMissing`` or ``ModelMismatch``: one line
+naming the file and the command that trains it again.
 
 This module stands below deployment and the book: it imports neither.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
+import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -19,15 +30,27 @@ from . import provenance as P
 from . import results as R
 from . import scenarios as S
 
-FORMAT = 1  # of the model's JSON
+FORMAT = 2  # of the model's files
+IDENTITY = ("scenario", "profile", "method", "seed", "config", "key")
 
 
 class ModelMissing(FileNotFoundError):
     """No kept model where one was looked for; the message names the path and the command."""
 
 
-def model_dir(root, scenario: str, profile: str, method: str = "dvn") -> Path:
-    return Path(root) / scenario / profile / "models" / method
+class ModelMismatch(ValueError):
+    """A kept model that is not what its run kept, or not what was asked for; the message names
+    the file and the command that trains it again."""
+
+
+def paths(out, config: str, method: str, seed: int) -> tuple[Path, Path]:
+    """The (weights, metadata) files of one kept model."""
+    d = Path(out) / "models" / method / config
+    return d / f"seed{seed}.pt", d / f"seed{seed}.json"
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _class_names(t: S.TaskDef) -> list[str]:
@@ -47,27 +70,93 @@ def _overrides(scenario: S.Scenario, profile: str) -> dict:
     return {k: v for k, v in now.items() if base.get(k) != v}
 
 
-def save(ctx, out_dir, key: str) -> list[Path]:
-    """Write every network a method left in ``ctx.trained`` (name -> (module, Layout)) under
-    ``<out_dir>/models/<name>/seed<seed>.{pt,json}``; ``key`` is the run record's key."""
+def save(ctx, out, config: str, key: str) -> dict[str, str]:
+    """Write every network a method left in ``ctx.trained`` (name -> (module, Layout)) for the
+    run of identity ``key`` in configuration ``config``; returns each file's path relative to
+    ``out`` with its SHA-256, for the run's record. Each file is written atomically."""
+    import torch
+
     from .data import NATIVE
-    paths = []
+    kept = {}
     for name, (net, lay) in getattr(ctx, "trained", {}).items():
-        d = Path(out_dir) / "models" / name
-        tasks = []
-        for t, data in zip(ctx.scenario.tasks, ctx.train_data):
-            tasks.append({**dataclasses.asdict(t), "class_names": _class_names(t),
-                          "native": list(NATIVE[t.dataset]),
-                          "mean": list(data.mean), "std": list(data.std)})
-        meta = {"format": FORMAT, "scenario": ctx.scenario.id, "profile": ctx.profile_name, "method": name,
-                "seed": ctx.seed, "key": key, "overrides": _overrides(ctx.scenario, ctx.profile_name),
+        identity = {"scenario": ctx.scenario.id, "profile": ctx.profile_name, "method": name, "seed": ctx.seed,
+                    "config": config, "key": key}
+        tasks = [{**dataclasses.asdict(t), "class_names": _class_names(t), "native": list(NATIVE[t.dataset]),
+                  "mean": list(data.mean), "std": list(data.std)}
+                 for t, data in zip(ctx.scenario.tasks, ctx.train_data)]
+        meta = {"format": FORMAT, **identity, "overrides": _overrides(ctx.scenario, ctx.profile_name),
                 "layout": dataclasses.asdict(lay), "tasks": tasks, "versions": P.versions()}
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-        pt, js = d / f"seed{ctx.seed}.pt", d / f"seed{ctx.seed}.json"
-        R.save_checkpoint(pt, state)
-        R.write_json(js, meta)
-        paths += [pt, js]
-    return paths
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, "identity": identity, "state_dict": state}, buf)
+        files = zip(paths(out, config, name, ctx.seed),
+                    (buf.getvalue(), (json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n").encode()))
+        for path, data in files:
+            R.atomic_write_bytes(path, data)
+            kept[path.relative_to(out).as_posix()] = hashlib.sha256(data).hexdigest()
+    return kept
+
+
+def verify(out, kept) -> str | None:
+    """What is wrong with the kept models a run record lists (``kept``: path relative to ``out``
+    -> SHA-256), as one phrase naming the file; None when every file is there, as it was kept."""
+    if not isinstance(kept, dict):
+        return "it lists no kept models with their hashes (it was written by older code)"
+    for rel, digest in kept.items():
+        path = Path(out) / rel
+        if not path.is_file():
+            return f"the kept model {path} is missing"
+        if sha256(path) != digest:
+            return f"the kept model {path} is not the file the run kept (its SHA-256 differs from the record's)"
+    return None
+
+
+def read(out, config: str, method: str, seed: int, record: Path, fix: str):
+    """The network kept by the run whose record is ``record``, checked against the record's
+    hashes and against the identity asked for (``out``, ``config``, ``method``, ``seed``); in eval
+    mode, with its metadata as ``net.info`` (and ``record``: the record's path). ``fix`` is the
+    command that trains it again, for the messages."""
+    from .network import DVNNet
+    pt, js = paths(out, config, method, seed)
+    what = f"kept {method} model of {Path(out).parent.name} ({Path(out).name}, seed {seed})"
+    if not (pt.is_file() and js.is_file()):
+        stale = Path(out) / "models" / method / pt.name
+        why = (f" ({stale} is of an older layout, with no record of its content, and is not read)"
+               if stale.is_file() else "")
+        raise ModelMissing(f"no {what} at {pt}{why}: `{fix}` trains it")
+    try:
+        meta = R.read_record(record)
+    except FileNotFoundError:
+        raise ModelMismatch(f"{pt} has no finished run record ({record} is missing): `{fix}` trains it again") \
+            from None
+    except R.CorruptFile as e:
+        raise ModelMismatch(f"{e}: `{fix}` trains the run again") from None
+    problem = verify(out, meta.get("models"))
+    if problem is None and {pt.relative_to(out).as_posix(), js.relative_to(out).as_posix()} - set(meta["models"]):
+        problem = f"it does not list {pt}, the {what}"
+    if problem:
+        raise ModelMismatch(f"{record}: {problem}; `{fix}` trains it again")
+    expected = {"scenario": Path(out).parent.name, "profile": Path(out).name, "method": method, "seed": seed,
+                "config": config, "key": meta.get("key")}
+    try:
+        info = R.read_record(js)
+        state = R.load_checkpoint(pt)
+    except R.CorruptFile as e:
+        raise ModelMismatch(f"{e}: `{fix}` trains it again") from None
+    for path, claims in ((js, info), (pt, state.get("identity"))):
+        claims = claims if isinstance(claims, dict) else {}
+        wrong = [f"{k} {claims.get(k)!r}, not {v!r}" for k, v in expected.items() if claims.get(k) != v]
+        if wrong:
+            raise ModelMismatch(f"{path} is not the {what}: it claims {'; '.join(wrong)}; `{fix}` trains it again")
+    net = DVNNet.from_layout(layout_from_json(info["layout"]))
+    try:
+        net.load_state_dict(state["state_dict"])
+    except (KeyError, RuntimeError) as e:
+        raise ModelMismatch(f"{pt} does not hold the weights of the network its {js.name} describes "
+                            f"({' '.join(str(e).split())[:120]}): `{fix}` trains it again") from None
+    net.eval()
+    net.info = {**info, "record": str(record)}
+    return net
 
 
 def layout_from_json(d: dict):
@@ -78,51 +167,3 @@ def layout_from_json(d: dict):
     spec = BackboneSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
     return Layout(d["scenario"], spec, tuple(TaskIO(**t) for t in d["tasks"]),
                   tuple(tuple(o) for o in d["config"]), tuple(d["unit_sizes"]), d["bn"])
-
-
-def produce_command(scenario: str, profile: str, seed: int, method: str, root) -> str:
-    """The command whose run writes (or rewrites) this kept model."""
-    out = "" if str(root) == "results" else f" --out {root}"
-    return f"python -m dvnlib run {scenario} --profile {profile} --methods {method} --seeds {seed}{out}"
-
-
-def load(scenario: str, profile: str, seed: int, method: str = "dvn", root="results"):
-    """The trained network a run kept, in eval mode, with its JSON as ``net.info``."""
-    import torch
-
-    from .network import DVNNet
-    d = model_dir(root, scenario, profile, method)
-    pt, js = d / f"seed{seed}.pt", d / f"seed{seed}.json"
-    if not (pt.is_file() and js.is_file()):
-        raise ModelMissing(f"no trained {method} model of {scenario} ({profile}, seed {seed}) at {pt}: "
-                           f"`{produce_command(scenario, profile, seed, method, root)}` writes it")
-    meta = json.loads(js.read_text())
-    net = DVNNet.from_layout(layout_from_json(meta["layout"]))
-    net.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
-    net.eval()
-    net.info = meta
-    return net
-
-
-def run_record(root, scenario: str, profile: str, seed: int, key: str, method: str = "dvn") -> Path:
-    """The finished run's record (``runs/<method>/[<configuration>/]seed<seed>.json``) whose key is
-    ``key``: the run that trained a kept model."""
-    base = Path(root) / scenario / profile / "runs" / method
-    for record in sorted(base.rglob(f"seed{seed}.json")) if base.is_dir() else []:
-        if json.loads(record.read_text()).get("key") == key:
-            return record
-    raise ValueError(f"no finished run under {base} has the key {key} of the kept {method} model of {scenario} "
-                     f"({profile}, seed {seed}): the model and the results are of different runs; retrain with "
-                     f"`{produce_command(scenario, profile, seed, method, root)}`")
-
-
-def committed_accuracy(root, scenario: str, profile: str, seed: int, task: int, level: int, key: str,
-                       method: str = "dvn") -> float:
-    """The test accuracy the run with key ``key`` recorded for output (task, level): its record's
-    rows, which ``metrics.csv`` collects."""
-    rows = run_record(root, scenario, profile, seed, key, method).with_suffix(".csv")
-    with open(rows, newline="") as fh:
-        for r in csv.DictReader(fh):
-            if (int(r["task"]), int(r["level"])) == (task, level):
-                return float(r["accuracy"])
-    raise ValueError(f"{rows} has no row for task {task} level {level}")

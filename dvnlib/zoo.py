@@ -1,7 +1,8 @@
-"""The model zoo: every (task, level) of every kept ``dvn`` model of some scenarios, exported,
-its accuracy measured through ONNX Runtime on the run's own test images, its file size and its
-batch-1 latency. ``python -m dvnlib zoo`` writes the CSV (``COLUMNS``) that the book's deployment
-page reads (its tables and figure: ``report/zoo.py``)."""
+"""The model zoo: every (task, level) of every kept ``dvn`` model of some scenarios at one
+configuration (their default settings, unless told), exported, its accuracy measured through
+ONNX Runtime on the run's own test images, its file size and its batch-1 latency. ``python -m
+dvnlib zoo`` writes the CSV (``COLUMNS``) that the book's deployment page reads (its tables and
+figure: ``report/zoo.py``)."""
 from __future__ import annotations
 
 import tempfile
@@ -20,9 +21,9 @@ COLUMNS = ("scenario", "profile", "method", "seed", "task", "task_name", "level"
 
 
 def build(scenarios: Sequence[str], profile: str, root="results", data_root=None, rounds: int = 30,
-          threads: int = 1, log=None) -> list[dict]:
+          threads: int = 1, log=None, overrides: dict | None = None) -> list[dict]:
     """The zoo's rows: every (task, level) of every kept ``dvn`` model of ``scenarios`` at
-    ``profile``, exported, its accuracy measured through ONNX Runtime on the run's test images
+    ``profile`` (with ``overrides``, as the runs were given them), exported, its accuracy measured through ONNX Runtime on the run's test images
     (``onnx_accuracy``) beside the recorded one (``accuracy``), its file size and its batch-1
     latency (median of ``rounds`` single-image calls after warm-up, every output of one model timed
     in the same rounds)."""
@@ -37,10 +38,8 @@ def build(scenarios: Sequence[str], profile: str, root="results", data_root=None
     hw, commit = P.hardware("cpu"), P.git_state().get("commit")
     rows = []
     for sc in scenarios:
-        d = trained.model_dir(root, sc, profile)
-        seeds = sorted(int(p.stem[4:]) for p in d.glob("seed*.pt")) if d.is_dir() else []
-        for seed in seeds:
-            net = trained.load(sc, profile, seed, root=root)
+        for seed in deploy.kept_seeds(sc, profile, root=root, overrides=overrides):
+            net = deploy.load(sc, profile, seed, root=root, overrides=overrides)
             info = net.info
             s = S.with_profile(sc, profile, **info["overrides"]) if info["overrides"] else S.get(sc)
             p = s.profile(profile)
@@ -71,8 +70,7 @@ def build(scenarios: Sequence[str], profile: str, root="results", data_root=None
                                  "task_name": info["tasks"][t - 1]["name"], "level": l,
                                  "units": ",".join(map(str, cost[(t, l)].units)), "params": cost[(t, l)].params,
                                  "onnx_bytes": size, "onnx_accuracy": round(acc, 4),
-                                 "accuracy": trained.committed_accuracy(root, sc, profile, seed, t, l,
-                                                                        key=info["key"]),
+                                 "accuracy": deploy.recorded_accuracy(net, t, l),
                                  "n_test": len(y), "latency_ms": float(np.median(ms)),
                                  "latency_ms_min": float(ms.min()), "latency_ms_max": float(ms.max()),
                                  "rounds": rounds, "threads": threads, "hardware": hw.get("cpu"),

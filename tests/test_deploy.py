@@ -1,6 +1,7 @@
-"""Deployment: kept models, choosing a level by budget, ONNX export with its own preprocessing,
-ONNX Runtime against torch, and the ``export`` command. One smoke model of FJ1 is trained (a few
-seconds) into a temporary results folder and everything is checked against it."""
+"""Deployment: loading a kept model, choosing a level by budget, ONNX export with its own
+preprocessing, ONNX Runtime against torch, the ``export`` and ``zoo`` commands. One smoke model
+of FJ1 is trained (a few seconds) into a temporary results folder and everything is checked
+against it. What makes a kept model trustworthy is ``test_trained.py``'s."""
 import json
 
 import numpy as np
@@ -17,6 +18,7 @@ pytest.importorskip("onnxruntime")
 needs_data = pytest.mark.skipif(not (data_root() / "FashionMNIST" / "raw").exists(),
                                 reason="Fashion-MNIST is not installed (scripts/get_fashion_mnist.sh)")
 SMALL = {"train_per_task": 128}  # smoke is 256 images per task and one epoch; half of it is enough
+SET = ["--set", "train_per_task=128"]  # SMALL, as the command line gives it
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def kept(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     dvnlib.run("FJ1", "smoke", methods=["dvn"], seeds=[0], out_dir=root, progress=False, overrides=SMALL,
                device="cpu")
-    return root, dvnlib.load("FJ1", "smoke", 0, root=root)  # the package-level entry point
+    return root, dvnlib.load("FJ1", "smoke", 0, root=root, overrides=SMALL)  # the package-level entry point
 
 
 def _ort_logits(path, x):
@@ -37,28 +39,29 @@ def _ort_logits(path, x):
 @needs_data
 def test_the_run_keeps_its_model_and_load_gives_it_back(kept):
     root, net = kept
-    d = root / "FJ1" / "smoke" / "models" / "dvn"
+    (d,) = (root / "FJ1" / "smoke" / "models" / "dvn").iterdir()  # one configuration
     assert sorted(p.name for p in d.iterdir()) == ["seed0.json", "seed0.pt"]
     info = json.loads((d / "seed0.json").read_text())
     assert info["scenario"] == "FJ1" and info["profile"] == "smoke" and info["seed"] == 0
-    assert info["overrides"] == SMALL
-    assert trained.run_record(root, "FJ1", "smoke", 0, info["key"]).is_file()  # the run that trained it
+    assert info["overrides"] == SMALL and info["config"] == d.name
+    record = json.loads((root / "FJ1" / "smoke" / "runs" / "dvn" / d.name / "seed0.json").read_text())
+    assert record["key"] == info["key"]  # the run that trained it
     assert info["tasks"][1]["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     # the model is the one that was evaluated: its test accuracy is the run's, for every output
     s = S.with_profile("FJ1", "smoke", **SMALL)
     tests = {t: D.test_batches(D.load_task(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task), 256)
              for t in (1, 2)}
     for (t, l), (correct, n) in dvnlib.train.evaluate(net, tests).items():
-        assert 100 * correct / n == pytest.approx(trained.committed_accuracy(root, "FJ1", "smoke", 0, t, l,
-                                                                            info["key"]), abs=1e-9)
+        assert 100 * correct / n == pytest.approx(deploy.recorded_accuracy(net, t, l), abs=1e-9)
 
 
 def test_a_missing_model_names_the_path_and_the_command(tmp_path):
     with pytest.raises(trained.ModelMissing) as e:
-        trained.load("FJ2", "quick", 1, root=tmp_path)
+        dvnlib.load("FJ2", "quick", 1, root=tmp_path, overrides={"epochs": 2})
     msg = str(e.value)
-    assert str(tmp_path / "FJ2" / "quick" / "models" / "dvn" / "seed1.pt") in msg
-    assert f"python -m dvnlib run FJ2 --profile quick --methods dvn --seeds 1 --out {tmp_path}" in msg
+    assert len(msg.splitlines()) == 1
+    assert str(tmp_path / "FJ2" / "quick" / "models" / "dvn") in msg and "seed1.pt" in msg
+    assert f"python -m dvnlib run FJ2 --profile quick --methods dvn --seeds 1 --set epochs=2 --out {tmp_path}" in msg
 
 
 def test_level_for_picks_the_largest_level_within_the_budget():
@@ -115,6 +118,38 @@ def test_the_batch_axis_is_dynamic_and_the_metadata_names_the_classes(kept, tmp_
 
 
 @needs_data
+@pytest.mark.parametrize("stage", ["export", "write"])
+def test_a_full_disk_during_export_leaves_the_previous_file_intact(kept, tmp_path, monkeypatch, stage):
+    import errno
+    import os
+    _, net = kept
+    path = deploy.export(net, 1, 1, tmp_path / "m.onnx")
+    before = path.read_bytes()
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if stage == "export":  # the exporter writes half of its output, then the disk is full
+        real = torch.onnx.export
+
+        def half(model, args, f, *a, **kw):
+            real(model, args, f, *a, **kw)
+            if isinstance(f, (str, os.PathLike)):
+                os.truncate(f, os.path.getsize(f) // 2)
+            else:
+                f.truncate(len(f.getvalue()) // 2)
+            raise full
+        monkeypatch.setattr(torch.onnx, "export", half)
+    else:  # the file is written, but the disk cannot take it
+
+        def no_space(fd):
+            raise full
+        monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError) as e:
+        deploy.export(net, 2, 1, path)
+    assert e.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left beside it
+
+
+@needs_data
 def test_a_low_levels_file_holds_its_level_not_the_whole_network(kept, tmp_path):
     _, net = kept
     costs = {(c.task, c.level): c.params for c in accounting.costs(trained.layout_from_json(net.info["layout"]))}
@@ -134,13 +169,12 @@ def test_the_exported_models_accuracy_on_the_real_test_split_is_the_runs(kept, t
     metrics = pd.read_csv(root / "FJ1" / "smoke" / "metrics.csv").set_index(["method", "seed", "task", "level"])
     for t, l in net.outputs:
         # the run's record, which the export command reports, is the metrics row
-        assert metrics.loc[("dvn", 0, t, l), "accuracy"] == trained.committed_accuracy(
-            root, "FJ1", "smoke", 0, t, l, net.info["key"])
+        assert metrics.loc[("dvn", 0, t, l), "accuracy"] == deploy.recorded_accuracy(net, t, l)
         raw = D.load_task(s.tasks[t - 1], "test", None, s.profile("smoke").test_per_task, native=True)
         x, y = raw.x, raw.y
         acc = 100 * float((_ort_logits(deploy.export(net, t, l, tmp_path / "m.onnx"), x).argmax(1) == y)
                           .float().mean())
-        assert acc == pytest.approx(trained.committed_accuracy(root, "FJ1", "smoke", 0, t, l, net.info["key"]),
+        assert acc == pytest.approx(deploy.recorded_accuracy(net, t, l),
                                     abs=0.1)
 
 
@@ -167,14 +201,14 @@ def test_cli_export_by_budget_prints_one_json_line(kept, tmp_path, capsys):
     params = {o["level"]: o["params"] for o in dvnlib.summary("FJ1", "smoke")["outputs"] if o["task"] == 2}
     out = tmp_path / "fj1_t2.onnx"
     assert cli.main(["export", "FJ1", "--profile", "smoke", "--seed", "0", "--task", "2",
-                     "--max-params", str(params[2] - 1), "--out", str(out), "--results", str(root)]) == 0
+                     "--max-params", str(params[2] - 1), "--out", str(out), "--results", str(root), *SET]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     r = json.loads(lines[0])
     assert {k: r[k] for k in ("scenario", "task", "level", "units", "params", "file", "bytes")} == {
         "scenario": "FJ1", "task": 2, "level": 1, "units": [2], "params": params[1], "file": str(out),
         "bytes": out.stat().st_size}
-    assert r["accuracy"] == trained.committed_accuracy(root, "FJ1", "smoke", 0, 2, 1, net.info["key"])
+    assert r["accuracy"] == deploy.recorded_accuracy(net, 2, 1)
 
 
 @needs_data
@@ -186,7 +220,7 @@ def test_cli_export_by_budget_prints_one_json_line(kept, tmp_path, capsys):
 ])
 def test_cli_export_bad_input_is_one_line_and_status_2(kept, tmp_path, capsys, args, says):
     root, _ = kept
-    argv = ["export", "FJ1", "--profile", "smoke", "--out", str(tmp_path / "x.onnx"), "--results", str(root)]
+    argv = ["export", "FJ1", "--profile", "smoke", "--out", str(tmp_path / "x.onnx"), "--results", str(root), *SET]
     if "--task" not in args:
         argv += ["--task", "1"]
     assert cli.main(argv + args) == 2
@@ -204,7 +238,7 @@ def test_the_books_plain_onnxruntime_lines_run_an_exported_file(kept, tmp_path, 
     page = (Path(__file__).resolve().parents[1] / "book" / "deploy.md").read_text()
     snippet = re.search(r"```python\n(.*?)```", page, re.S).group(1)
     assert cli.main(["export", "FJ1", "--profile", "smoke", "--task", "2", "--level", "1",
-                     "--out", str(tmp_path / "fj2_task1.onnx"), "--results", str(root)]) == 0
+                     "--out", str(tmp_path / "fj2_task1.onnx"), "--results", str(root), *SET]) == 0
     capsys.readouterr()
     monkeypatch.chdir(tmp_path)
     exec(snippet, {})
@@ -220,12 +254,12 @@ def test_the_zoo_command_writes_every_level_and_the_book_summarises_it(kept, tmp
     root, net = kept
     out = tmp_path / "zoo.csv"
     assert cli.main(["zoo", "--scenarios", "FJ1", "--profile", "smoke", "--results", str(root),
-                     "--rounds", "2", "--out", str(out)]) == 0
+                     "--rounds", "2", "--out", str(out), *SET]) == 0
     df = pd.read_csv(out)
     assert tuple(df.columns) == zoo.COLUMNS
     assert sorted(zip(df["task"], df["level"])) == sorted(net.outputs)
     for r in df.itertuples():  # the exported files reproduce the run's recorded accuracies
-        assert r.accuracy == trained.committed_accuracy(root, "FJ1", "smoke", 0, r.task, r.level, net.info["key"])
+        assert r.accuracy == deploy.recorded_accuracy(net, r.task, r.level)
         assert r.onnx_accuracy == pytest.approx(r.accuracy, abs=0.1)
     summary = report.zoo_summary(df)
     assert len(report.zoo_table(summary)) == len(net.outputs) and set(summary["seeds"]) == {1}
