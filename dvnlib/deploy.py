@@ -70,7 +70,8 @@ def kept_seeds(scenario: str, profile: str, method: str = "dvn", root="results",
 def _resolve(scenario, profile, method, seed, root, overrides):
     """(the checked request, its configuration's id), as ``dvnlib.run`` resolves them."""
     from . import request, runs
-    req = request.check(scenario, profile, [method], [seed], overrides, "cpu", root, probe_out=False)
+    req = request.check(scenario, profile, methods=[method], seeds=[seed], overrides=overrides, device="cpu",
+                        out_dir=root, probe_out=False)
     return req, runs.identity(req)[1]
 
 
