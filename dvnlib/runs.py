@@ -94,7 +94,7 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
     """Train, evaluate and write one (method, seed) of ``req``. The caller holds its lock
     (``workers.py``). ``data`` caches the loaded tasks across calls of one process."""
     from .data import data_root as resolve_root, load_task
-    from .train import RunContext
+    from .train import RunContext, check_learned
 
     s, profile, device, out = req.scenario, req.profile, req.device, req.out
     p = s.profile(profile)
@@ -119,6 +119,7 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
                      shared_key=R.config_key({**base, "code": shared_code, "seed": seed}))
     t0 = time.perf_counter()
     rows = M.get(method)(ctx)
+    check_learned(ctx, rows)  # a run that blew up is not a result
     R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)

@@ -34,8 +34,34 @@ Batches = Mapping[int, tuple[torch.Tensor, torch.Tensor]]  # task (1-based) -> (
 
 
 class Diverged(FloatingPointError):
-    """A non-finite loss: the run stops and nothing of it is written as a result (a diverged
-    network's NaN logits arg-max to class 0 and would pass for chance accuracy)."""
+    """A run that blew up: a non-finite loss, a loss that exploded far above where it started
+    (``LossWatch``), or a run long enough to learn that ends at chance (``check_learned``). The
+    run stops and nothing of it is written as a result (a diverged network arg-maxes to one class
+    and would pass for chance accuracy)."""
+
+
+EXPLODED = 100.0  # a loss window above this many times the stage's starting loss has blown up
+LOSS_WINDOW = 10  # steps averaged, so that one noisy step never decides
+
+
+class LossWatch:
+    """Divergence judged by the loss, finite or not. A stage's loss starts near the sum over its
+    outputs of ln(classes) (or lower, from a trained network) and falls as it learns. The rule:
+    the mean of the last ``LOSS_WINDOW`` steps' losses above ``EXPLODED`` x the stage's first
+    loss (at least 1 nat, so that a near-zero start cannot make noise look like an explosion).
+    Weights that blow up pass it within steps (FJ1 smoke at lr 1000: 7.0 at the first step, 7e5
+    at the second) while the loss stays finite; a run that learns never comes near. Reading the
+    loss changes nothing that is computed."""
+
+    def __init__(self, reference: float | None = None):
+        self.reference = reference  # the stage's first loss: kept in its checkpoints
+        self.recent: list[float] = []
+
+    def exploded(self, loss: float) -> bool:
+        if self.reference is None:
+            self.reference = loss
+        self.recent = [*self.recent[1 - LOSS_WINDOW:], loss]
+        return sum(self.recent) / len(self.recent) > EXPLODED * max(self.reference, 1.0)
 
 
 SGD_IMPLS = ("foreach", "loop", "fused")
@@ -213,6 +239,33 @@ def evaluate(net, batches: Mapping[int, Iterable[tuple[torch.Tensor, torch.Tenso
 TRAIN_EVAL_IMAGES = 2000  # per task: the fixed training subset train_accuracy is measured on
 
 
+LEARN_STEPS = 200  # a task trained for this many SGD steps should be well above chance
+CHANCE_Z = 4.0  # standard errors above chance that a learned output must reach
+
+
+def check_learned(ctx: "RunContext", rows) -> None:
+    """Raise ``Diverged`` if an output of a run long enough to learn ends at chance on its own
+    training images: weights that blew up and settled at a finite loss (lr too high) stay there.
+    "Long enough": the output's task took ``LEARN_STEPS`` steps or more over all stages (smoke and
+    quick runs take fewer and are never judged); "at chance": training accuracy within
+    ``CHANCE_Z`` binomial standard errors of 1/classes over the images it was measured on."""
+    steps = ctx.steps_per_task()
+    for r in rows:
+        trained = sum(steps.get(r.task, {}).values())
+        if trained < LEARN_STEPS:
+            continue
+        p = 1 / ctx.scenario.tasks[r.task - 1].num_classes
+        n = min(TRAIN_EVAL_IMAGES, len(ctx.train_data[r.task - 1].y))
+        bound = 100 * (p + CHANCE_Z * math.sqrt(p * (1 - p) / n))
+        if r.train_accuracy <= bound:
+            stage = list(steps[r.task])[-1]
+            raise Diverged(
+                f"{ctx.label} did not learn: output (task {r.task}, level {r.level}) ends at {r.train_accuracy:.1f}% "
+                f"on {n} training images, chance {100 * p:.1f}% (at most {bound:.1f}% is chance), after {trained} "
+                f"steps (stage {stage!r}, step {steps[r.task][stage]}), learning rate {ctx.profile.lr:.4g}. Nothing "
+                f"of this run was written; lower the learning rate (overrides: {{lr: ...}}) and run it again")
+
+
 class RunContext:
     """What a training method is given: the scenario at its profile, the seed, the device, each
     task's train and test data, and where to checkpoint. Methods return ``results.Row``s, record
@@ -315,13 +368,14 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches],
     with ExitStack() as held:
         if shared:
             held.enter_context(FileLock(path.with_suffix(".lock"), f"{ctx.label}: shared stage {stage}"))
-        start = 0
+        start, watch = 0, LossWatch()
         state = resume_checkpoint(path, map_location=ctx.device)  # None: none, or unreadable and moved aside
         if state is not None and state.get("key") == key:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["schedule"])
             start = int(state["epoch"])
+            watch = LossWatch(state.get("loss_reference"))
         ctx.stages[stage] = {t: {"epochs": epochs, "steps": n} for t, n in plan.steps_per_task(epochs).items()}
         with tqdm(total=total, initial=start * spe, desc=f"{ctx.label}: {stage}", unit="step",
                   disable=not ctx.progress, leave=False, dynamic_ncols=True) as bar:
@@ -333,9 +387,13 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches],
                     batches = plan.batches(s)
                     opt.zero_grad(set_to_none=True)
                     loss = step(batches)
-                    if not torch.isfinite(loss):
+                    value = float(loss)
+                    if not math.isfinite(value) or watch.exploded(value):
+                        why = "" if not math.isfinite(value) else (
+                            f" (the mean of the last {len(watch.recent)} steps' losses is over {EXPLODED:g}x "
+                            f"the stage's first, {watch.reference:.4g})")
                         raise Diverged(
-                            f"{ctx.label} diverged: stage {stage!r}, step {s} of {total}, loss {float(loss)}, "
+                            f"{ctx.label} diverged: stage {stage!r}, step {s} of {total}, loss {value:.4g}{why}, "
                             f"learning rate {opt.param_groups[0]['lr']:.4g}. Nothing of this run was written; "
                             f"lower the learning rate (overrides: {{lr: ...}}) and run it again")
                     if freezer is not None:
@@ -347,11 +405,12 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches],
                     images += sum(len(y) for _, y in batches.values())
                     bar.update(1)
                     if i % 10 == 0:
-                        bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}",
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}",
                                         img_s=f"{images / max(perf_counter() - t0, 1e-9):.0f}")
                 ctx.train_seconds += perf_counter() - t0
                 save_checkpoint(path, {"key": key, "epoch": epoch + 1, "model": model.state_dict(),
-                                       "optimizer": opt.state_dict(), "schedule": sched.state_dict()})
+                                       "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
+                                       "loss_reference": watch.reference})
         # Evaluate what was saved, not the object that trained: the checkpoint is the result.
         model.load_state_dict(load_checkpoint(path, map_location=ctx.device)["model"])
         return model

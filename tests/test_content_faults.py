@@ -155,3 +155,57 @@ def test_running_out_of_memory_or_disk_is_one_line(tmp_path, monkeypatch, capsys
     assert cli.main(["run", "FJ1", "--methods", "dvn", "--seeds", "0", "--out", str(tmp_path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+
+
+# ---------------------------------------------------------------------------------------------
+# Divergence judged by what the run does, not only by NaN
+
+
+@needs_data
+def test_a_run_that_blows_up_with_a_finite_loss_stops_and_writes_nothing(tmp_path):
+    """FJ1 smoke at lr 1000: the loss stays finite (7 at the first step, 7e5 at the second) and
+    the run used to end at chance on every output, written as a result."""
+    import dvnlib.train as T
+    with pytest.raises(T.Diverged, match=r"FJ1 dvn seed 0 diverged: stage 'dvn', step \d+ of 4, loss .* over 100x "
+                                         r"the stage's first.*learning rate 1000\b"):
+        dvnlib.run("FJ1", "smoke", ["dvn"], [0], out_dir=tmp_path, device="cpu", progress=False,
+                   overrides={"lr": 1000})
+    assert not list(tmp_path.rglob("seed0.json")) and not list(tmp_path.rglob("metrics.csv"))
+    df = dvnlib.run("FJ1", "smoke", ["dvn"], [0], out_dir=tmp_path, device="cpu", progress=False)
+    assert len(df) == 4 and (df["train_accuracy"] > 20).all()  # the normal smoke run: kept
+
+
+def test_loss_watch_rule():
+    from dvnlib.train import EXPLODED, LOSS_WINDOW, LossWatch
+    w = LossWatch()
+    assert not any(w.exploded(x) for x in [7.0, 6.0, 60.0, 5.0])  # a noisy step is averaged away
+    assert w.reference == 7.0 and not w.exploded(7.0 * EXPLODED)
+    assert LossWatch(2.0).exploded(2.0 * EXPLODED + 1)  # a resumed stage keeps its first loss
+    # a near-zero start is judged against 1 nat
+    assert not LossWatch(1e-4).exploded(50.0) and LossWatch(1e-4).exploded(150.0)
+    long = LossWatch(1.0)
+    for _ in range(LOSS_WINDOW):
+        long.exploded(0.5)
+    assert len(long.recent) == LOSS_WINDOW and not long.exploded(400.0)  # within the window's mean
+
+
+def test_a_long_run_at_chance_did_not_learn():
+    import types
+
+    import dvnlib.train as T
+    from dvnlib.results import Row
+    s = dvnlib.scenario("FJ1")  # 5 classes per task: chance 20%
+    data = types.SimpleNamespace(y=list(range(2000)))
+
+    def ctx(steps):
+        return types.SimpleNamespace(scenario=s, label="FJ1 dvn seed 3", profile=types.SimpleNamespace(lr=2.0),
+                                     train_data=[data, data],
+                                     steps_per_task=lambda: {1: {"dvn": steps}, 2: {"dvn": steps}})
+
+    def rows(acc):
+        return [Row("dvn", 3, t, "t", l, "1", 10, 20, 0.5, acc, acc, 100) for t in (1, 2) for l in (1, 2)]
+    with pytest.raises(T.Diverged, match=r"FJ1 dvn seed 3 did not learn: output \(task 1, level 1\) ends at 21\.0% .* "
+                                         r"chance 20\.0% .* after 400 steps \(stage 'dvn', step 400\), learning rate 2\b"):
+        T.check_learned(ctx(400), rows(21.0))
+    T.check_learned(ctx(400), rows(30.0))  # learned
+    T.check_learned(ctx(T.LEARN_STEPS - 1), rows(20.0))  # too short to judge: smoke, quick
