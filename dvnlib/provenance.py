@@ -156,10 +156,15 @@ def hardware(device: str = "cpu") -> dict:
 
 def versions() -> dict:
     import importlib.metadata as md
+
+    from . import __version__
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "numpy", "pandas", "dvnlib"):
+    for pkg in ("torch", "torchvision", "numpy", "pandas"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = None
+    # the version of the code that ran, not of whichever dvnlib is installed (a checkout on the
+    # path, or none installed at all)
+    out["dvnlib"] = __version__
     return out

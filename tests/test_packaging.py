@@ -20,16 +20,18 @@ import pytest
 from packaging.requirements import Requirement
 
 import dvnlib
+from dvnlib import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = shutil.which("uv")
-pytestmark = pytest.mark.skipif(UV is None, reason="uv is not installed (pip install uv): it builds the wheel")
 
 EXTRAS = ("train", "book", "deploy", "cluster", "test")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    if UV is None:
+        pytest.skip("uv is not installed (pip install uv): it builds the wheel")
     try:
         listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                                 capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
@@ -140,6 +142,12 @@ def test_one_version(wheel):
     assert sdist.name == f"dvnlib-{dvnlib.__version__}.tar.gz"
     text = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in text and "\nversion =" not in text.split("[tool.setuptools.dynamic]")[0]
+
+
+def test_run_records_carry_the_version_of_the_code_that_ran(monkeypatch):
+    """Not the installed distribution's, which may be another checkout's, or none."""
+    monkeypatch.setattr(dvnlib, "__version__", "9.9.9")
+    assert provenance.versions()["dvnlib"] == "9.9.9"
 
 
 def test_core_install_answers_summary_without_torch(wheel, tmp_path):
