@@ -105,7 +105,7 @@ def estimate(res: Results, parts: list[list[Term]], boundary: float,
     acc = {t: res.accuracy(*t[1:]) for t in terms}
     seeds = sorted(set.intersection(*(set(a.index) for a in acc.values())))
     if not seeds:
-        return None, "not run"
+        return None, "an output was not run"
     images = []
     for part in parts:  # paired by image: every output of a part saw the same test images
         labels = [res.labels(tw, task) for _, tw, _, task, _ in part]

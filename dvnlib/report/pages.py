@@ -17,7 +17,7 @@ from .figures import capacity_figure, convergence_figure, curves_figure, density
 from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
-                      curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
+                      twin_name, curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_records, load_reported, order_methods, rerun_command,
                       results_dir)
 from .tables import FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
@@ -133,12 +133,12 @@ def show_scenario(scenario: str, profile: str | None = None, methods=None, figur
     n = d["seed"].nunique()
     train = "train_accuracy" in d.columns and d["train_accuracy"].notna().any()
     show_table(ours_table(d, wanted),
-               f"Ours: {scenario}, the Fashion-MNIST twin of {twin} ({_backbone(s, profile)}, {_profile_words(profile)}); "
+               f"Ours: {twin_name(scenario, profile)}, the Fashion-MNIST twin of {twin} ({_backbone(s, profile)}, {_profile_words(profile)}); "
                f"test accuracy % as mean ± 95% interval over {_seeds(n)}, task-aware"
                + ("; in brackets the mean train accuracy %" if train else ""))
     if figure:
         show_figure(density_figure(
-            d, f"{scenario} (Fashion-MNIST twin of {twin}): test accuracy against parameter density",
+            d, f"{twin_name(scenario, profile)} (Fashion-MNIST twin of {twin}): test accuracy against parameter density",
             methods=shown, subtitle=f"ours, {_backbone(s, profile)}, {_profile_words(profile)}; "
                                     f"mean and 95% interval over {_seeds(n)}"))
 
