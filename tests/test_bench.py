@@ -293,7 +293,7 @@ def test_claim4_judges_the_benchmarks_own_statistic(tmp_path):
     comps = report.decide(report.claim4(report.load_bench(tmp_path)))
     met = {tg["target"].split(": ")[1]: tg["met"] for tg in result["targets"]
            if tg["target"].startswith("plain:") and "paper's" in tg["target"]}
-    plain = [c for c in comps if c.columns["engine"].startswith("plain")]
+    plain = [c for c in comps if c.columns["engine"].startswith("plain (")]
     assert len(plain) == len(met) == 3 and set(met.values()) == {True, False}
     figures = {r["level"]: r for r in result["inference"] if r["engine"] == "plain"}
     for c in plain:

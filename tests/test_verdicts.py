@@ -131,7 +131,10 @@ def test_bootstrap_pairs_by_image():
 
 def test_bootstrap_resamples_seeds_then_images_as_a_direct_resample_does():
     rng = np.random.default_rng(3)
-    d = 100.0 * ((rng.random((5, 400)) < 0.9).astype(float) - (rng.random((5, 400)) < 0.85))
+    # the seeds share the test images, so an image hard for one output is hard at every seed: the
+    # image draw must be common to the seeds, or the test set's sampling error shrinks 5-fold
+    common = 100.0 * ((rng.random(400) < 0.9).astype(float) - (rng.random(400) < 0.85))
+    d = np.where(rng.random((5, 400)) < 0.1, 0.0, common)
     d[2] += 100 * (rng.random(400) < 0.1)  # one seed differs from the others: the seeds' spread counts
     fast = R.paired_bootstrap([d], resamples=4000)
     direct = []
@@ -236,7 +239,7 @@ def test_claim4_is_decided_by_onnx_runtime_at_one_thread_even_when_another_engin
             + _bench("onnxruntime", 2, 6.0, {1: 6.0 / 8, 2: 6.0 / 4, 3: 6.0 / 2}))
     comps = V.decide(K.claim4(pd.DataFrame(rows)))
     deciding = V.counted(comps)
-    assert len(deciding) == 3 and all(c.columns["engine"].startswith("onnxruntime (1 thread), deciding")
+    assert len(deciding) == 3 and all(c.columns["engine"].startswith("ONNX Runtime (1 thread), deciding")
                                       for c in deciding)
     assert [c.verdict for c in deciding] == [V.CONTRADICTED] * 3  # 3x, 2.5x, 1.55x < 5.8x, 2.8x, 1.6x
     others = [c for c in comps if not c.counted]
@@ -266,3 +269,13 @@ def test_predictions_reader_gives_correct_vectors_and_refuses_other_test_images(
     with pytest.raises(ValueError, match="seed4.predictions.npz: task 1's test labels differ"):
         load_predictions("FJ1", "study", root)
     assert load_predictions("FJ2", "study", root) is None
+
+
+def test_fj3_is_named_by_the_training_sizes_its_runs_used(tmp_path):
+    from dvnlib.report.sources import twin_name
+    for sizes, name in (([6000, 3000, 300], "FJ3 (J3's data sizes)"), ([6000] * 3, "FJ3 (equal sizes, first study)")):
+        d = tmp_path / name / "FJ3" / "study"
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({"configuration": {"settings": {"train_sizes": sizes}}}))
+        assert twin_name("FJ3", "study", tmp_path / name) == name
+    assert twin_name("FJ1", "study", tmp_path) == "FJ1"

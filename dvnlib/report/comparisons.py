@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import scenarios as S
 from ..timing import speedup, speedup_resamples
+from .cost import engine_label
 from .paper import fmt_paper, loss_margin, paper_speedups, paper_value
 from .sources import (BENCH_KEYS, book_data, book_profile, capacities, label, load_bench, load_predictions,
                       twin_name)
@@ -316,7 +317,8 @@ def claim4(bench: pd.DataFrame | None) -> list[Comparison]:
             out.append(Comparison("4", "—", "4" if deciding else f"4/{engine}@{threads}", f"{sc}: {network}",
                                   f"batch {int(batch)}, level {int(lvl)}", diff, counted=deciding,
                                   note="" if deciding else "not deciding",
-                                  columns={"engine": f"{engine} ({int(threads)} thread{'s' * (int(threads) != 1)})"
+                                  columns={"engine": f"{engine_label(str(engine).split('@')[0])} ({int(threads)} "
+                                                     f"thread{'s' * (int(threads) != 1)})"
                                                      + (", deciding" if deciding else ", not deciding"),
                                            "batch": int(batch), "level": int(lvl),
                                            "ms per image (median)": f"{x['ms_per_image'].median():.3f}",

@@ -202,8 +202,8 @@ def show_claims_summary():
                "distinguishable after Holm's correction; 'decided by' links the preregistered rule", "claims")
     for cap, p in caps.items():
         if cap != "standard" and not any(cap in c.capacities for c in cl):
-            _md(f"**The {cap} capacity has not been run:** no `results/<twin>/{p}/metrics.csv` (FJ1 and FJ2 run at "
-                f"it: `{rerun_command('FJ1', p)}`, likewise FJ2). Its columns say 'not run'.")
+            _md(f"**The {cap} capacity has not been run yet:** no `results/FJ1/{p}/metrics.csv` or "
+                f"`results/FJ2/{p}/metrics.csv` (the `{p}` profile, FJ1 and FJ2 only). Its columns say 'not run'.")
     t_only = sum(1 for c in cl for x in counted(c.comparisons) if x.claim != "4" and not x.diff.has_bootstrap)
     if t_only:
         _md(f"**{t_only} comparisons rest on the t interval over seeds alone:** their runs kept no per-image "

@@ -172,7 +172,7 @@ def _interval(low: float, high: float, unit: str = "") -> str:
 
 
 def _p(x: float) -> str:
-    return "—" if x != x else f"{x:.2g}" if x >= 0.001 else "<0.001"
+    return "—" if x != x else f"{x:.2g}"  # no "<": the cells are HTML
 
 
 def verdict_text(c: Comparison) -> str:
