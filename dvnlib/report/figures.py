@@ -225,7 +225,7 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
     """DVN minus each peer against capacity (``claims.peer_differences``): a panel per twin, the
     capacities on the x axis, every comparison a point with its interval, coloured by peer."""
     import matplotlib.pyplot as plt
-    twins = list(dict.fromkeys(diffs["twin"]))
+    twins = sorted(dict.fromkeys(diffs["twin"]))
     caps = [c for c in ("standard", "narrow") if c in set(diffs["capacity"])]
     peers = list(dict.fromkeys(diffs["versus"]))
     fig, axes = plt.subplots(1, len(twins), figsize=(3.4 * len(twins) + 0.6, 3.6), squeeze=False)
