@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .results import atomic_write
 from .scenarios import TaskDef
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "stl10", "tiny_imagenet")
@@ -322,17 +323,12 @@ def _read_tiny_imagenet(root: Path, split: str, download: bool) -> _Raw:
 def _write_cache(cache: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
     """Write atomically (a reader never sees half a file), drop this split's stale caches, and
     carry on uncached where the data folder is read-only."""
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
-        cache.parent.mkdir(exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, x=x, y=y)
-        os.replace(tmp, cache)
+        atomic_write(cache, lambda f: np.savez(f, x=x, y=y))
         for stale in cache.parent.glob(f"{split}-*.npz"):
             if stale != cache:
                 stale.unlink()
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         warnings.warn(f"could not cache decoded Tiny-ImageNet in {cache.parent}: {e}")
 
 
