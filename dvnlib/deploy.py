@@ -79,7 +79,7 @@ def recorded_accuracy(net, task: int, level: int) -> float:
     """The test accuracy that the run which kept ``net`` (``load``) recorded for output
     (task, level): its record's rows, which ``metrics.csv`` collects."""
     rows = Path(net.info["record"]).with_suffix(".csv")
-    for r in R.read_rows(rows):
+    for r in R.check_rows(rows):  # a damaged file is a one-line CorruptFile naming it
         if (int(r["task"]), int(r["level"])) == (task, level):
             return float(r["accuracy"])
     raise ValueError(f"{rows} has no row for task {task} level {level}: rerun its run to rewrite it")
