@@ -279,3 +279,20 @@ def test_fj3_is_named_by_the_training_sizes_its_runs_used(tmp_path):
         (d / "run.json").write_text(json.dumps({"configuration": {"settings": {"train_sizes": sizes}}}))
         assert twin_name("FJ3", "study", tmp_path / name) == name
     assert twin_name("FJ1", "study", tmp_path) == "FJ1"
+
+
+def test_each_capacity_is_decided_and_counted_on_its_own(tmp_path):
+    outs = {("dvn", 1, 1): (250, _seeds(90)), ("baseline", 1, 1): (250, _seeds(90, 1))}
+    write_twin(tmp_path, outs)
+    write_twin(tmp_path, {("dvn", 1, 1): (250, _seeds(80)), ("baseline", 1, 1): (250, _seeds(90, 1))},
+               profile="narrow")
+    cl = K.claims("study", tmp_path)
+    c1 = cl[0]
+    assert set(c1.capacities) == {"standard", "narrow"}
+    assert c1.verdict("standard") == V.SUPPORTED and c1.verdict("narrow") == V.CONTRADICTED
+    assert {c.family for c in V.counted(c1.comparisons)} == {"1/standard", "1/narrow"}
+    summary = K.claims_summary(cl, {"standard": "study", "narrow": "narrow"}).set_index("claim")
+    assert summary.loc["1", "standard capacity: S / C / ND"] == "1 / 0 / 0"
+    assert summary.loc["1", "narrow capacity: verdict"] == V.CONTRADICTED
+    assert summary.loc["5", "narrow capacity: verdict"] == V.NOT_TESTED  # claim 5's twins have no narrow runs
+    assert "claim-1-k-x-n-h" in summary.loc["1", "decided by"]
