@@ -55,8 +55,9 @@ class Layout:
 def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int | None = None,
            width: int | None = None, base_width: int | None = None, units: int | None = None,
            unit_sizes: tuple[int, ...] | None = None,
-           rule: str = "dvn", bn: str = "per_output") -> Layout:
+           rule: str = "dvn", bn: str = "per_output", backbone: BackboneSpec | None = None) -> Layout:
     """Resolve ``scenario`` at paper size, or at ``profile``'s size, with explicit overrides.
+    ``backbone``: the profile's backbone already resolved (a run's ``runs.Plan`` has it).
 
     ``units`` changes k (equal units); ``rule`` picks the configuration: ``"dvn"`` (eq. 3, one
     unit per task) or ``"prefix"`` (the plain order 1..k for every task)."""
@@ -76,7 +77,9 @@ def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int
                          f"so units must be {n_tasks} (got {k})")
     if k < 1:
         raise ValueError(f"units must be at least 1 (got {k})")
-    spec = s.backbone(profile, depth, width, base_width)
+    if backbone is not None and (depth, width, base_width) != (None, None, None):
+        raise ValueError("give a resolved backbone or a depth, width and base width, not both")
+    spec = backbone if backbone is not None else s.backbone(profile, depth, width, base_width)
     for c in spec.split_channels:
         U.boundaries(c, unit_sizes)  # raises if a unit would be empty
     config = U.dvn_configuration(k) if rule == "dvn" else U.prefix_configuration(k, n_tasks)

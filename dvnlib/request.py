@@ -20,6 +20,7 @@ is valid:
 from __future__ import annotations
 
 import math
+import operator
 import re
 import typing
 from dataclasses import dataclass, fields
@@ -114,7 +115,7 @@ def parse_methods(value, family: str) -> tuple[str, ...]:
 def parse_seeds(value, default=(0,)) -> tuple[int, ...]:
     items = list(default) if value is None else _items(value, "seeds")
     try:
-        seeds = [_int(x) for x in items]
+        seeds = [whole_number(x) for x in items]
     except ValueError:
         seeds = []
     if not seeds or any(not 0 <= x < SEED_LIMIT for x in seeds):
@@ -123,7 +124,10 @@ def parse_seeds(value, default=(0,)) -> tuple[int, ...]:
     return tuple(dict.fromkeys(seeds))
 
 
-def _int(v) -> int:
+def whole_number(v) -> int:
+    """An integer from what a user types, in Python, papermill, YAML or the shell: an int
+    (numpy's too), a float with no fraction (``2.0``) or a string of digits; anything else,
+    ``True`` included, raises ``ValueError``."""
     if isinstance(v, bool):
         raise ValueError(v)
     if isinstance(v, str):
@@ -131,11 +135,14 @@ def _int(v) -> int:
         if not re.fullmatch(r"[+-]?\d+", v):
             raise ValueError(v)
         return int(v)
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, int):
-        return v
-    raise ValueError(v)
+    if isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        raise ValueError(v)
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise ValueError(v) from None
 
 
 def _float(v) -> float:
@@ -186,7 +193,7 @@ def _check_value(key: str, value, annotation):
         if optional:
             return None
         raise ValueError(f"override {key}: None is not allowed")
-    convert = {int: _int, float: _float}.get(kind)
+    convert = {int: whole_number, float: _float}.get(kind)
     if convert is None:  # a field of another type: passed on as given
         return value
     if key in _RANGES:

@@ -6,9 +6,10 @@ This is the one function the notebooks and the command line call::
 
 Data flows one way: scenario -> data -> method -> rows -> ``<out_dir>/<scenario>/<profile>/``
 (see ``results.py`` for the files). Everything asked for is checked first (``request.check``),
-before any data is read. A run's identity is its configuration (the scenario's resolved
-settings), method, seed and the code that trains it (``provenance.code_version`` of its method): a (method, seed)
-that already finished with the same identity is read back, not retrained; one that was
+before any data is read, and then resolved once (``runs.resolve``: a ``Plan`` with each
+(method, seed)'s identity). A run's identity is its configuration (the scenario's resolved
+settings), method, seed and the code that trains it (``provenance.code_version`` of its method):
+a (method, seed) that already finished with the same identity is read back, not retrained; one that was
 interrupted resumes from its last epoch's checkpoint; each configuration keeps its own records
 and checkpoints, so a run with other settings never overwrites another's.
 
@@ -22,17 +23,15 @@ import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import methods as M
 from . import provenance as P
 from . import results as R
-from . import scenarios as S
 from . import workers as W
 from .request import check, check_device
 from .resources import ResourceExhausted, exhausted
-from .runs import code, configuration, finished, identity, record_path, run_key, train_one  # noqa: F401 - the runner's API
+from .runs import Plan, resolve
 
 log = logging.getLogger("dvnlib")
 
@@ -68,33 +67,32 @@ def run(scenario: str, profile: str = "smoke", methods: Sequence[str] | str | No
     req = check(scenario, profile, methods, seeds, overrides, sched.device_check, out_dir, family, download=download)
     if sched.job_device is not None:  # resolved by each cluster job on its node
         req = dataclasses.replace(req, device=sched.job_device)
-    s, out = req.scenario, req.out
-    base, base_key = identity(req)
+    plan = resolve(req)
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
     try:
-        W.execute(req, [(m, seed) for m in req.methods for seed in req.seeds], data_root, progress, sched)
-        return _collect(out, s, profile, base, base_key, req.overrides, req.device, started,
-                        time.perf_counter() - t_start, pd)
+        W.execute(plan, plan.runs, data_root, progress, sched)
+        return _collect(plan, started, time.perf_counter() - t_start, pd)
     except Exception as e:  # memory or disk ran out, in this process or a worker: one line
-        line = exhausted(e, out)
+        line = exhausted(e, plan.out)
         if line is None:
             raise
         raise ResourceExhausted(line) from e
 
 
-def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str,
-             overrides: dict, device: str, started, wall: float, pd):
+def _collect(plan: Plan, started, wall: float, pd):
     """Rewrite metrics.csv and run.json from every finished (method, seed) of this configuration
     trained by its method's code as it is now; records of other code, or of a method not
     registered here, are left out (and named)."""
-    rows, runs, stale, codes = [], {}, [], {}
+    out, base_key = plan.out, plan.config_key
+    codes = {r.method: r.code for r in plan.runs}
+    rows, runs, stale = [], {}, []
     for record in sorted((out / "runs").glob(f"*/{base_key}/seed*.json")):
         try:
             meta = R.read_record(record)
             m = meta.get("method")
-            if m not in codes:
-                codes[m] = code(m) if m in M.METHODS else None
+            if m not in codes:  # a method of this configuration not asked for this time
+                codes[m] = P.code_version(M.get(m)) if m in M.METHODS else None
             if codes[m] is None or meta.get("code") != codes[m] or meta.get("base_key") != base_key:
                 stale.append(str(record.relative_to(out)))
                 continue
@@ -119,9 +117,10 @@ def _collect(out: Path, s: S.Scenario, profile: str, base: dict, base_key: str,
     df = df.sort_values(["method", "seed", "task", "level"], kind="stable").reset_index(drop=True)
     R.atomic_write_text(out / "metrics.csv", df.to_csv(index=False, lineterminator="\n"))
     R.write_json(out / "run.json", {
-        "scenario": s.id, "profile": profile, "configuration": base, "configuration_key": base_key,
-        "overrides": overrides, "code": {m: c for m, c in codes.items() if c}, "stale_runs": stale,
-        "runs": runs, "versions": P.versions(), "hardware": P.hardware(device), "device": device,
+        "scenario": plan.scenario.id, "profile": plan.profile, "configuration": plan.configuration,
+        "configuration_key": base_key, "overrides": plan.overrides,
+        "code": {m: c for m, c in codes.items() if c}, "stale_runs": stale,
+        "runs": runs, "versions": P.versions(), "hardware": P.hardware(plan.device), "device": plan.device,
         "git": P.git_state(), "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(), "wall_seconds_this_call": round(wall, 2)})
     return df

@@ -2,8 +2,10 @@
 training it. ``runner.run`` (what to run, gathering ``metrics.csv``) and ``workers.py`` (where each
 run executes) both build on this module; it imports neither.
 
-A run's identity is its configuration (the scenario's resolved settings), method, seed and the
-code that trains it (``provenance.code_version`` of its method). Its record and rows are
+``resolve`` turns a checked request into a ``Plan``, once: the resolved settings, backbone and
+configuration, and each (method, seed) as a ``Run`` with its identity. A run's identity is its
+configuration (the scenario's resolved settings), method, seed and the code that trains it
+(``provenance.code_version`` of its method). Its record and rows are
 ``runs/<method>/<config>/seed<N>.json`` and ``.csv`` under the scenario's results folder, and the
 networks it keeps for deployment are under ``models/`` (``trained.py``). The record is written
 last and holds the SHA-256 of every model file kept, so a record means a finished run, and a run
@@ -14,29 +16,89 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from . import methods as M
 from . import provenance as P
 from . import results as R
 from . import scenarios as S
 from . import trained
+from .backbones import BackboneSpec
 
 log = logging.getLogger("dvnlib")
 
 
-def configuration(scenario: S.Scenario, profile: str) -> dict:
+@dataclass(frozen=True)
+class Run:
+    """One (method, seed) of a plan, its identity computed once: the method's function (carried
+    to worker processes and cluster jobs as it is), the hash of the code it executes, and the key
+    of its identity (configuration, method, seed, code)."""
+    method: str
+    seed: int
+    fn: Callable
+    code: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request (``request.check``) resolved once: the scenario with its overrides, its
+    resolved profile settings and backbone, the configuration they make and its key, and each
+    requested (method, seed) with its identity. The runner, the workers and the runs receive this,
+    and a method's ``RunContext`` is built from it, so nothing is resolved or hashed again."""
+    scenario: S.Scenario
+    profile: str
+    settings: S.Profile
+    backbone: BackboneSpec
+    configuration: dict
+    config_key: str
+    shared_code: str  # the code of the stages the methods of a seed share
+    runs: tuple[Run, ...]
+    overrides: dict
+    device: str
+    out: Path  # <out_dir>/<scenario>/<profile>
+    download: bool = False  # fetch missing datasets before the runs start (``workers.execute``)
+
+    def record(self, run: Run) -> Path:
+        """Where ``run`` keeps its record (``.json``) and rows (``.csv``)."""
+        return self.out / "runs" / run.method / self.config_key / f"seed{run.seed}.json"
+
+    def run(self, method: str, seed: int) -> Run:
+        for r in self.runs:
+            if (r.method, r.seed) == (method, seed):
+                return r
+        raise KeyError(f"{method} seed {seed} is not part of this plan")
+
+    def what(self, run: Run) -> str:
+        return f"{self.scenario.id} {run.method} seed {run.seed}"
+
+
+def configuration(scenario: S.Scenario, profile: str, settings: S.Profile, backbone: BackboneSpec) -> dict:
     """Everything in the settings that determines a run's numbers, as plain JSON-able data."""
     sc = dataclasses.asdict(scenario)
     sc.pop("profiles")
-    return {"scenario": sc, "profile": profile, "settings": dataclasses.asdict(scenario.profile(profile)),
-            "backbone": dataclasses.asdict(scenario.backbone(profile)), "dvnlib_schema": 1}
+    return {"scenario": sc, "profile": profile, "settings": dataclasses.asdict(settings),
+            "backbone": dataclasses.asdict(backbone), "dvnlib_schema": 1}
 
 
-def record_path(out: Path, config_id: str, method: str, seed: int) -> Path:
-    """Where a (method, seed) of one configuration keeps its record (``.json``) and rows (``.csv``)."""
-    return out / "runs" / method / config_id / f"seed{seed}.json"
+def resolve(req) -> Plan:
+    """The plan of a checked request: settings, backbone and configuration resolved, and each
+    (method, seed)'s identity computed (each method's code hashed once)."""
+    s, profile = req.scenario, req.profile
+    settings, backbone = s.profile(profile), s.backbone(profile)
+    base = configuration(s, profile, settings, backbone)
+    fns = {m: M.get(m) for m in req.methods}
+    codes = {m: P.code_version(fn) for m, fn in fns.items()}
+    runs = tuple(Run(m, seed, fns[m], codes[m], R.config_key({**base, "code": codes[m], "method": m, "seed": seed}))
+                 for m in req.methods for seed in req.seeds)
+    # stages shared by the methods of a seed (``methods.common.independent_network``) are keyed
+    # by the code that trains them, the same whichever method asks first
+    shared = P.code_version(M.common.independent_network)
+    return Plan(s, profile, settings, backbone, base, R.config_key(base), shared, runs, req.overrides,
+                req.device, req.out, req.download)
 
 
 def finished(record: Path, key: str) -> bool:
@@ -67,42 +129,19 @@ def finished(record: Path, key: str) -> bool:
     return True
 
 
-def identity(req) -> tuple[dict, str]:
-    """(configuration, its id)."""
-    base = configuration(req.scenario, req.profile)
-    return base, R.config_key(base)
+def is_finished(plan: Plan, run: Run) -> bool:
+    return finished(plan.record(run), run.key)
 
 
-def code(method: str) -> str:
-    """The hash of the code a run of ``method`` executes (``provenance.code_version``)."""
-    return P.code_version(M.get(method))
-
-
-def run_key(req, method: str, seed: int) -> tuple[Path, str]:
-    """The record path and identity key of one (method, seed) of ``req``."""
-    base, base_key = identity(req)
-    return record_path(req.out, base_key, method, seed), R.config_key({**base, "code": code(method),
-                                                                       "method": method, "seed": seed})
-
-
-def is_finished(req, method: str, seed: int) -> bool:
-    return finished(*run_key(req, method, seed))
-
-
-def train_one(req, method: str, seed: int, data_root=None, progress: bool = True,
-              data: dict | None = None) -> None:
-    """Train, evaluate and write one (method, seed) of ``req``. The caller holds its lock
-    (``workers.py``). ``data`` caches the loaded tasks across calls of one process."""
+def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data: dict | None = None) -> None:
+    """Train, evaluate and write ``run`` of ``plan``. The caller holds its lock (``workers.py``).
+    ``data`` caches the loaded tasks across calls of one process."""
     from .data import data_root as resolve_root, load_task
     from .train import RunContext, check_learned
 
-    s, profile, device, out = req.scenario, req.profile, req.device, req.out
-    p = s.profile(profile)
-    base, base_key = identity(req)
-    record, key = run_key(req, method, seed)
-    # stages shared by the methods of a seed (``methods.common.independent_network``) are keyed
-    # by the code that trains them, the same whichever method asks first
-    shared_code = P.code_version(M.common.independent_network)
+    s, p, device, out = plan.scenario, plan.settings, plan.device, plan.out
+    method, seed, key = run.method, run.seed, run.key
+    record = plan.record(run)
     data = {} if data is None else data
     root = resolve_root(data_root)
     limits = tuple(p.train_limit(i) for i in range(1, len(s.tasks) + 1))
@@ -111,21 +150,22 @@ def train_one(req, method: str, seed: int, data_root=None, progress: bool = True
         data[cache] = ([load_task(t, "train", root, n) for t, n in zip(s.tasks, limits)],
                        [load_task(t, "test", root, p.test_per_task) for t in s.tasks])
     train_data, test_data = data[cache]
-    ckpts = out / "checkpoints" / base_key
-    ctx = RunContext(s, profile, seed, device, train_data, test_data,
+    ckpts = out / "checkpoints" / plan.config_key
+    ctx = RunContext(s, plan.profile, seed, device, train_data, test_data,
                      ckpts / method / f"seed{seed}", key, progress,
-                     label=f"{s.id} {method} seed {seed}",
+                     label=plan.what(run),
                      shared_dir=ckpts / "shared" / f"seed{seed}",
-                     shared_key=R.config_key({**base, "code": shared_code, "seed": seed}))
+                     shared_key=R.config_key({**plan.configuration, "code": plan.shared_code, "seed": seed}),
+                     settings=p, backbone=plan.backbone)
     t0 = time.perf_counter()
-    rows = M.get(method)(ctx)
+    rows = run.fn(ctx)
     check_learned(ctx, rows)  # a run that blew up is not a result
-    R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, profile))
+    R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, plan.profile))
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
-    models = trained.save(ctx, out, base_key, key)  # each file's SHA-256, checked by ``finished``
-    R.write_json(record, {"key": key, "base_key": base_key, "code": code(method), "models": models,
-                          "overrides": req.overrides, "method": method, "seed": seed,
+    models = trained.save(ctx, out, plan.config_key, key)  # each file's SHA-256, checked by ``finished``
+    R.write_json(record, {"key": key, "base_key": plan.config_key, "code": run.code, "models": models,
+                          "overrides": plan.overrides, "method": method, "seed": seed,
                           "train_seconds": round(ctx.train_seconds, 2),
                           # the passes (epochs) and batches over each task's training
                           # split made by every stage that learns it: equal across methods

@@ -273,9 +273,13 @@ class RunContext:
 
     def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
                  ckpt_dir, key: str, progress: bool = True, label: str = "",
-                 shared_dir=None, shared_key: str | None = None):
+                 shared_dir=None, shared_key: str | None = None, settings: Profile | None = None,
+                 backbone=None):
         self.scenario, self.profile_name, self.seed = scenario, profile_name, seed
-        self.profile = scenario.profile(profile_name)
+        # the profile's settings and backbone as the run resolved them (``runs.Plan``); resolved
+        # here from the scenario where a context is made by hand
+        self.profile = settings if settings is not None else scenario.profile(profile_name)
+        self.backbone = backbone if backbone is not None else scenario.backbone(profile_name)
         self.device = torch.device(device)
         self.train_data, self.test_data = list(train_data), list(test_data)
         self.ckpt_dir, self.key, self.progress = ckpt_dir, key, progress
@@ -294,7 +298,7 @@ class RunContext:
 
     def layout(self, **overrides):
         from .layout import layout
-        return layout(self.scenario, self.profile_name, **overrides)
+        return layout(self.scenario, self.profile_name, backbone=self.backbone, **overrides)
 
     def streams(self, tasks: Sequence[int] | None = None):
         """Resumable training batches for the given tasks (1-based; default all)."""

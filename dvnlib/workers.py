@@ -47,9 +47,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from . import runs
 from .locks import FileLock
+from .request import whole_number
 
 log = logging.getLogger("dvnlib")
 
@@ -87,10 +89,10 @@ def _positive_int(value, name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        n = int(str(value).strip()) if not isinstance(value, bool) else None
+        n = whole_number(value)
     except ValueError:
-        n = None
-    if n is None or n < 1 or (isinstance(value, float) and value != n):
+        n = 0
+    if n < 1:
         raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
     return n
 
@@ -150,19 +152,18 @@ def check_schedule(workers=None, executor: str | None = "local", threads=None, c
 
 @dataclass(frozen=True)
 class Job:
-    req: object  # request.Request (picklable: frozen dataclasses and paths)
-    method: str
-    seed: int
+    plan: runs.Plan  # picklable: frozen dataclasses, paths and the method's function
+    run: runs.Run
     data_root: str | None
     progress: bool  # per-run progress bars
     wait: bool = False  # wait for a run another runner holds (else report "held" at once)
     threads: int | None = None
-    resolve_device: bool = False  # a cluster job: resolve req.device ("auto", "cuda") here
+    resolve_device: bool = False  # a cluster job: resolve plan.device ("auto", "cuda") here
     log_level: int | None = None  # set up logging in a fresh process at this level
 
     @property
     def what(self) -> str:
-        return f"{self.req.scenario.id} {self.method} seed {self.seed}"
+        return self.plan.what(self.run)
 
 
 _DATA: dict = {}  # the tasks a worker process loaded, reused by its next work items
@@ -174,23 +175,22 @@ def work(job: Job, data: dict | None = None) -> str:
     ``data``: loaded tasks to reuse (default: this process's, for worker processes and jobs)."""
     if job.log_level is not None and not logging.getLogger().handlers:
         logging.basicConfig(level=job.log_level, format=f"[pid {os.getpid()}] %(message)s")
-    req = job.req
+    plan = job.plan
     if job.resolve_device:
         from .request import check_device
-        req = dataclasses.replace(req, device=check_device(req.device))
-    if runs.is_finished(req, job.method, job.seed):
+        plan = dataclasses.replace(plan, device=check_device(plan.device))
+    if runs.is_finished(plan, job.run):
         return "finished"
-    record, _ = runs.run_key(req, job.method, job.seed)
-    lock = FileLock(record.with_suffix(".lock"), job.what)
+    lock = FileLock(plan.record(job.run).with_suffix(".lock"), job.what)
     if not lock.acquire(wait=job.wait):
         return "held"
     try:
-        if runs.is_finished(req, job.method, job.seed):  # finished by its holder while we waited
+        if runs.is_finished(plan, job.run):  # finished by its holder while we waited
             return "finished"
         if job.threads is not None:
             import torch
             torch.set_num_threads(job.threads)
-        runs.train_one(req, job.method, job.seed, job.data_root, job.progress, _DATA if data is None else data)
+        runs.train_one(plan, job.run, job.data_root, job.progress, _DATA if data is None else data)
         return "trained"
     finally:
         lock.release()
@@ -293,8 +293,8 @@ class _Submitit:
 
     def launch(self, job: Job):
         # absolute paths: a job may start in another directory than this process
-        req = dataclasses.replace(job.req, out=Path(job.req.out).resolve())
-        j = dataclasses.replace(job, req=req, progress=False, threads=self.threads, resolve_device=self.slurm,
+        plan = dataclasses.replace(job.plan, out=Path(job.plan.out).resolve())
+        j = dataclasses.replace(job, plan=plan, progress=False, threads=self.threads, resolve_device=self.slurm,
                                 log_level=logging.INFO,
                                 data_root=None if job.data_root is None else str(Path(job.data_root).resolve()))
         sub = self.ex.submit(work, j)
@@ -333,47 +333,45 @@ class Tally:
 
 def _holder(job: Job) -> dict | None:
     """The live holder of ``job``'s run lock, or None."""
-    record, _ = runs.run_key(job.req, job.method, job.seed)
-    return FileLock(record.with_suffix(".lock"), job.what).holder()
+    return FileLock(job.plan.record(job.run).with_suffix(".lock"), job.what).holder()
 
 
-def _download(req, root: str | None) -> None:
+def _download(plan: runs.Plan, root: str | None) -> None:
     """Fetch the scenario's missing datasets here, once, before runs fan out: worker processes
     then never write one archive at once, and cluster jobs, on nodes often offline, only read.
     A task's test split is read with its training split (normalisation statistics), so reading
     the test images the runs will use fetches both."""
     from .data import load_task
-    limit = req.scenario.profile(req.profile).test_per_task
-    for task in req.scenario.tasks:
-        load_task(task, "test", root, limit, download=True)
+    for task in plan.scenario.tasks:
+        load_task(task, "test", root, plan.settings.test_per_task, download=True)
 
 
-def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched: Schedule) -> Tally:
-    """Bring every (method, seed) of ``items`` to finished, by the schedule's executor."""
+def execute(plan: runs.Plan, items: Sequence[runs.Run], data_root, progress: bool, sched: Schedule) -> Tally:
+    """Bring every run of ``items`` (runs of ``plan``) to finished, by the schedule's executor."""
     from tqdm.auto import tqdm
     tally = Tally()
     pending = []
-    for method, seed in items:
-        if runs.is_finished(req, method, seed):
-            log.info("%s %s seed %d: already finished, reading its results", req.scenario.id, method, seed)
+    for run in items:
+        if runs.is_finished(plan, run):
+            log.info("%s: already finished, reading its results", plan.what(run))
             tally.finished += 1
         else:
-            pending.append((method, seed))
+            pending.append(run)
     if not pending:
         return tally
     root = None if data_root is None else str(data_root)
-    if req.download:
-        _download(req, root)
-    queue = deque(Job(req, m, s, root, progress) for m, s in pending)
+    if plan.download:
+        _download(plan, root)
+    queue = deque(Job(plan, run, root, progress) for run in pending)
     if sched.executor == "submitit":
-        folder = Path(sched.cluster.folder) if sched.cluster.folder else req.out / "submitit"
-        launcher = _Submitit(sched, folder, f"{req.scenario.id}-{req.profile}", req.device)
+        folder = Path(sched.cluster.folder) if sched.cluster.folder else plan.out / "submitit"
+        launcher = _Submitit(sched, folder, f"{plan.scenario.id}-{plan.profile}", plan.device)
     elif sched.workers and sched.workers > 1 and len(pending) > 1:
         launcher = _Pool(min(sched.workers, len(pending)), sched.threads)
     else:
         launcher = _Serial(sched.threads)
     bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="run", dynamic_ncols=True,
-               desc=f"{req.scenario.id} {req.profile}: runs finished",
+               desc=f"{plan.scenario.id} {plan.profile}: runs finished",
                disable=not progress or isinstance(launcher, _Serial) and len(pending) == 1)
     running: dict = {}
     parked: list[Job] = []  # cluster runs another runner holds: no job waits for a lock on a GPU
@@ -381,7 +379,7 @@ def execute(req, items: list[tuple[str, int]], data_root, progress: bool, sched:
     try:
         while running or ((queue or parked) and error is None):
             for job in list(parked):
-                if runs.is_finished(job.req, job.method, job.seed):
+                if runs.is_finished(job.plan, job.run):
                     parked.remove(job)
                     tally.finished += 1
                     bar.update(1)

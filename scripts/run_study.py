@@ -39,7 +39,7 @@ from dvnlib import provenance as P
 from dvnlib import results as R
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
-from dvnlib.runs import finished, run_key
+from dvnlib.runs import finished, resolve
 
 PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
 # The twins, each with the ablations the book shows on it.
@@ -89,10 +89,11 @@ def run_times(profile: str, twins, seeds) -> dict[tuple[str, str], tuple[list[in
     for sc in twins:
         for m in methods_for(sc):
             done, secs = [], []
-            for seed in seeds:
-                record, key = run_key(check(sc, profile, [m], [seed]), m, seed)
-                if finished(record, key):
-                    done.append(seed)
+            plan = resolve(check(sc, profile, [m], list(seeds)))
+            for run in plan.runs:
+                record = plan.record(run)
+                if finished(record, run.key):
+                    done.append(run.seed)
                     secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
             times[(sc, m)] = (done, secs)
     return times

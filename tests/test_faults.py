@@ -91,6 +91,25 @@ def test_overrides_from_strings_are_typed(tmp_path):
     assert (p.epochs, p.lr, p.milestones) == (2, 0.001, (0.5, 0.75))
 
 
+@pytest.mark.parametrize("value, whole", [
+    (2, True), ("2", True), (" 2 ", True), (2.0, True), (np.int64(2), True),
+    ("2.5", False), (2.5, False), (True, False), ("two", False), (None, False),
+])
+def test_whole_numbers_are_read_alike_everywhere(tmp_path, value, whole):
+    """Workers, seeds and integer settings take whole numbers by one rule (``request.whole_number``)."""
+    from dvnlib import workers as W
+    outcomes = []
+    for attempt in (lambda: W.check_schedule(workers=value if value is not None else "x"),
+                    lambda: Q.parse_seeds([value]),
+                    lambda: Q.check("FJ1", "smoke", overrides={"epochs": value}, device="cpu", out_dir=tmp_path)):
+        try:
+            attempt()
+            outcomes.append(True)
+        except ValueError:
+            outcomes.append(False)
+    assert outcomes == [whole] * 3
+
+
 def test_unwritable_output_found_before_data(tmp_path, no_data):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -204,9 +223,10 @@ def test_configuration_holds_everything_a_scenario_decides():
     scenario setting that changes a run: profile settings, the tasks, and the resolved backbone."""
     from dvnlib import runs
     from dvnlib import scenarios as S
-    key = lambda s: R.config_key(runs.configuration(s, "study"))  # noqa: E731
+    plan = lambda s: runs.resolve(Q.check(s, "study", ["dvn"], device="cpu", probe_out=False))  # noqa: E731
+    key = lambda s: plan(s).config_key  # noqa: E731
     fh1 = S.get("FH1")
-    base = runs.configuration(fh1, "study")
+    base = plan(fh1).configuration
     assert base["backbone"]["widths"] and base["settings"]["epochs"] == fh1.profile("study").epochs
     assert key(S.with_profile(fh1, "study", width=2)) != key(fh1)
     assert key(S.with_profile(fh1, "study", train_per_task=100)) != key(fh1)

@@ -96,21 +96,26 @@ def test_imports_are_found_anywhere_in_a_module(copy):
     assert P.code_version(M.get("dvn"), copy) != before
 
 
-def _request(out, methods=("dvn",)):
-    return Q.check("FJ1", "smoke", list(methods), [0], TINY, "cpu", out)
+def _run(out, method="dvn") -> tuple[runs.Plan, runs.Run]:
+    """The plan of FJ1 smoke (tiny) with ``method`` at seed 0, resolved now, and that run."""
+    plan = runs.resolve(Q.check("FJ1", "smoke", [method], [0], TINY, "cpu", out))
+    return plan, plan.run(method, 0)
+
+
+def _finished(out, method="dvn") -> bool:
+    return runs.is_finished(*_run(out, method))
 
 
 @needs_data
 def test_a_finished_run_stays_finished_when_a_method_is_added(tmp_path, copy, monkeypatch):
     monkeypatch.setattr(P, "PACKAGE", copy)  # the run's code is hashed from the copy
-    small_run(tmp_path / "out")
-    req = _request(tmp_path / "out")
-    assert runs.is_finished(req, "dvn", 0)
+    small_run(tmp_path)
+    assert _finished(tmp_path)
     (copy / "methods" / "mine.py").write_text("")
     _edit(copy / "methods" / "packnet.py")
-    assert runs.is_finished(req, "dvn", 0)
+    assert _finished(tmp_path)
     _edit(copy / "methods" / "dvn.py")
-    assert not runs.is_finished(req, "dvn", 0)
+    assert not _finished(tmp_path)
 
 
 EXTERNAL = '''from dvnlib.methods import baseline
@@ -138,21 +143,20 @@ def external(tmp_path, monkeypatch):
 
 def test_an_external_method_is_hashed_by_its_source(tmp_path, external):
     assert set(P.code_files(M.get("my-full"))) >= {"my_method", "dvnlib.methods.baseline", "dvnlib.train"}
-    req = _request(tmp_path, ["my-full", "dvn"])
-    mine, dvn = runs.run_key(req, "my-full", 0)[1], runs.run_key(req, "dvn", 0)[1]
+    mine, dvn = _run(tmp_path, "my-full")[1].key, _run(tmp_path)[1].key
     _edit(external)
-    assert runs.run_key(req, "my-full", 0)[1] != mine
-    assert runs.run_key(req, "dvn", 0)[1] == dvn
+    assert _run(tmp_path, "my-full")[1].key != mine
+    assert _run(tmp_path)[1].key == dvn
 
 
 @needs_data
 def test_an_external_method_runs_and_is_retrained_after_an_edit(tmp_path, external):
-    df = small_run(tmp_path, methods=["my-full"])
-    assert set(df["method"]) == {"my-full"} and len(df) == 2  # one full-width network per task
-    req = _request(tmp_path, ["my-full"])
-    assert runs.is_finished(req, "my-full", 0)
+    # in worker processes, which import dvnlib afresh: the plan carries the method's function
+    df = small_run(tmp_path, methods=["my-full"], seeds=[0, 1], workers=2)
+    assert set(df["method"]) == {"my-full"} and len(df) == 4  # one full-width network per task and seed
+    assert _finished(tmp_path, "my-full")
     _edit(external)
-    assert not runs.is_finished(req, "my-full", 0)
+    assert not _finished(tmp_path, "my-full")
 
 
 @pytest.mark.parametrize("name, fn, match", [

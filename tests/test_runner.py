@@ -46,6 +46,38 @@ def test_finished_run_is_not_redone(tmp_path, monkeypatch):
         _run(tmp_path, overrides={**TINY, "lr": 0.01})  # another configuration: retrained
 
 
+def test_a_run_is_resolved_once_and_carried_to_its_method(tmp_path, monkeypatch):
+    """The request is resolved once (settings, backbone, configuration, each method's code
+    hashed once); training a run neither resolves the profile nor hashes code again, and the
+    method's context holds the plan's own values."""
+    import dataclasses
+
+    from dvnlib import provenance as P, request as Q, runs, scenarios as S
+    hashed, real_hash = [], P.code_version
+    monkeypatch.setattr(P, "code_version", lambda *a, **kw: hashed.append(a) or real_hash(*a, **kw))
+    plan = runs.resolve(Q.check("FJ1", "smoke", ["dvn", "baseline"], [0, 1], TINY, "cpu", tmp_path))
+    assert len(hashed) == 3  # dvn's code, baseline's, and the stages they share
+    assert [(r.method, r.seed) for r in plan.runs] == [("dvn", 0), ("dvn", 1), ("baseline", 0), ("baseline", 1)]
+    assert len({r.key for r in plan.runs}) == 4 and plan.settings.epochs == TINY["epochs"]
+    resolved, real_profile = [], S.Scenario.profile
+    monkeypatch.setattr(S.Scenario, "profile", lambda self, name: resolved.append(name) or real_profile(self, name))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def method(ctx):
+        seen.update(ctx=ctx, resolved=len(resolved), hashed=len(hashed), spec=ctx.layout().spec)
+        raise Stop
+    run = dataclasses.replace(plan.run("dvn", 1), fn=method)
+    with pytest.raises(Stop):
+        runs.train_one(plan, run, progress=False)
+    ctx = seen["ctx"]
+    assert ctx.profile is plan.settings and seen["spec"] is plan.backbone
+    assert (ctx.key, ctx.seed) == (run.key, 1)
+    assert seen["resolved"] == 0 and seen["hashed"] == 3
+
+
 def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     ref = _run(tmp_path / "ref")
     saves = []

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import dvnlib
-from dvnlib import locks, runner, workers as W
+from dvnlib import locks, runner, runs, workers as W
 from dvnlib.data import data_root
 from helpers import TINY, small_run
 
@@ -121,8 +121,8 @@ def _dead_pid() -> int:
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     out = tmp_path / "FJ1" / "smoke"
-    req = runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path)
-    record, _ = runner.run_key(req, "dvn", 0)
+    plan = runs.resolve(runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path))
+    record = plan.record(plan.run("dvn", 0))
     lock = record.with_suffix(".lock")
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "what": "FJ1 dvn seed 0",
@@ -192,8 +192,8 @@ def test_worker_threads_default_to_a_share_of_the_cores():
 def test_submitit_waits_for_a_run_another_runner_holds(tmp_path, trace, caplog):
     # another runner holds FJ1 dvn seed 0 and lets go of it unfinished: no job is submitted while
     # it is held; then one is, and the run is trained once
-    req = runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path)
-    record, _ = runner.run_key(req, "dvn", 0)
+    plan = runs.resolve(runner.check("FJ1", "smoke", ["dvn"], [0], TINY, "cpu", tmp_path))
+    record = plan.record(plan.run("dvn", 0))
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from dvnlib.locks import FileLock
