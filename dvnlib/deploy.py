@@ -53,26 +53,23 @@ def load(scenario: str, profile: str, seed: int, method: str = "dvn", root="resu
     record; in eval mode, with its metadata as ``net.info``. A missing, replaced or damaged model
     raises ``trained.ModelMissing`` or ``trained.ModelMismatch``: one line naming the file and the
     command that trains it again."""
-    from . import runs
-    req, config = _resolve(scenario, profile, method, seed, root, overrides)
-    record, _ = runs.run_key(req, method, seed)
-    fix = produce_command(req.scenario.id, profile, seed, method, root, req.overrides)
-    return trained.read(req.out, config, method, seed, record, fix)
+    plan = _resolve(scenario, profile, method, seed, root, overrides)
+    fix = produce_command(plan.scenario.id, profile, seed, method, root, plan.overrides)
+    return trained.read(plan.out, plan.config_key, method, seed, plan.record(plan.run(method, seed)), fix)
 
 
 def kept_seeds(scenario: str, profile: str, method: str = "dvn", root="results", overrides=None) -> list[int]:
     """The seeds of which a run of these names kept a model (unchecked until ``load``)."""
-    req, config = _resolve(scenario, profile, method, 0, root, overrides)
-    d = trained.paths(req.out, config, method, 0)[0].parent
+    plan = _resolve(scenario, profile, method, 0, root, overrides)
+    d = trained.paths(plan.out, plan.config_key, method, 0)[0].parent
     return sorted(int(p.stem[4:]) for p in d.glob("seed*.pt") if p.stem[4:].isdigit())
 
 
 def _resolve(scenario, profile, method, seed, root, overrides):
-    """(the checked request, its configuration's id), as ``dvnlib.run`` resolves them."""
+    """The plan of (method, seed), as ``dvnlib.run`` resolves it (``runs.resolve``)."""
     from . import request, runs
-    req = request.check(scenario, profile, methods=[method], seeds=[seed], overrides=overrides, device="cpu",
-                        out_dir=root, probe_out=False)
-    return req, runs.identity(req)[1]
+    return runs.resolve(request.check(scenario, profile, methods=[method], seeds=[seed], overrides=overrides,
+                                      device="cpu", out_dir=root, probe_out=False))
 
 
 def recorded_accuracy(net, task: int, level: int) -> float:

@@ -34,16 +34,16 @@ def root(kept, tmp_path):
 
 def model(root, seed, overrides=TINY):
     """(weights, metadata, record) paths of a kept dvn model of FJ1 smoke."""
-    req = request.check("FJ1", "smoke", methods=["dvn"], seeds=[seed], overrides=overrides, device="cpu",
-                        out_dir=root, probe_out=False)
-    pt, js = trained.paths(req.out, runs.identity(req)[1], "dvn", seed)
-    return pt, js, runs.run_key(req, "dvn", seed)[0]
+    plan = runs.resolve(request.check("FJ1", "smoke", methods=["dvn"], seeds=[seed], overrides=overrides,
+                                      device="cpu", out_dir=root, probe_out=False))
+    pt, js = trained.paths(plan.out, plan.config_key, "dvn", seed)
+    return pt, js, plan.record(plan.run("dvn", seed))
 
 
 def finished(root, seed, overrides=TINY):
-    req = request.check("FJ1", "smoke", methods=["dvn"], seeds=[seed], overrides=overrides, device="cpu",
-                        out_dir=root)
-    return runs.is_finished(req, "dvn", seed)
+    plan = runs.resolve(request.check("FJ1", "smoke", methods=["dvn"], seeds=[seed], overrides=overrides,
+                                      device="cpu", out_dir=root))
+    return runs.is_finished(plan, plan.run("dvn", seed))
 
 
 def one_line_error(root, capsys, *args):
