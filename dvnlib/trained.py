@@ -63,16 +63,10 @@ def _class_names(t: S.TaskDef) -> list[str]:
     return [label(c) for c in range(t.num_classes)]
 
 
-def _overrides(scenario: S.Scenario, profile: str) -> dict:
-    """The profile settings a run replaced (``runner.run(overrides=...)``)."""
-    base = dataclasses.asdict(S.get(scenario.id).profile(profile))
-    now = dataclasses.asdict(scenario.profile(profile))
-    return {k: v for k, v in now.items() if base.get(k) != v}
-
-
-def save(ctx, out, config: str, key: str) -> dict[str, str]:
+def save(ctx, out, config: str, key: str, overrides: dict) -> dict[str, str]:
     """Write every network a method left in ``ctx.trained`` (name -> (module, Layout)) for the
-    run of identity ``key`` in configuration ``config``; returns each file's path relative to
+    run of identity ``key`` in configuration ``config``, trained with the profile settings
+    ``overrides`` replaced (``runner.run(overrides=...)``); returns each file's path relative to
     ``out`` with its SHA-256, for the run's record. Each file is written atomically."""
     import torch
 
@@ -84,7 +78,7 @@ def save(ctx, out, config: str, key: str) -> dict[str, str]:
         tasks = [{**dataclasses.asdict(t), "class_names": _class_names(t), "native": list(NATIVE[t.dataset]),
                   "mean": list(data.mean), "std": list(data.std)}
                  for t, data in zip(ctx.scenario.tasks, ctx.train_data)]
-        meta = {"format": FORMAT, **identity, "overrides": _overrides(ctx.scenario, ctx.profile_name),
+        meta = {"format": FORMAT, **identity, "overrides": overrides,
                 "layout": dataclasses.asdict(lay), "tasks": tasks, "versions": P.versions()}
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
         buf = io.BytesIO()
