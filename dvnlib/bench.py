@@ -57,9 +57,8 @@ from . import train as T
 from . import units as U
 from .layout import layout
 from .network import CompactNet, DVNNet, key
+from .paper import paper_speedups
 from .timing import Timing, interleaved, paired_ratio, speedup, wall_time
-
-PAPER_COST = Path(__file__).resolve().parents[1] / "results" / "paper" / "reported_cost.csv"
 
 # Paper targets (Table 2) and the issue's own: a level's speed-up at batch 1 and 128 at least the
 # paper's, at the large batch at least 60% of its MAC ratio; a joint step within 1.2x of its
@@ -478,17 +477,6 @@ FULL = Plan()
 QUICK = Plan(batches=(1, 16), rounds=(10, 3), warmup=1,
              sweep_engines=("fuse_bn+channels_last", ORT), train_repeats=3,
              train_settings=(), data_repeats=3, probe_threads=False)
-
-
-def paper_speedups(path: Path = PAPER_COST) -> dict[tuple[str, int], float]:
-    """Table 2's speed-ups, keyed by (scenario, level), from the project's copy of the paper's
-    figures (``results/paper/reported_cost.csv``)."""
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {(r["scenario"], int(r["level"])): float(r["speedup_x"]) for r in rows
-            if r.get("source") == "Table 2" and r.get("speedup_x")}
 
 
 def ms_per_image(lt: LevelTiming) -> list[float]:

@@ -130,12 +130,6 @@ def test_masked_gradients_equal_sliced_ones_inside_the_units():
         torch.testing.assert_close(w.grad, g, rtol=1e-4, atol=1e-6)
 
 
-def test_paper_speedups_read_from_the_projects_copy():
-    p = bench.paper_speedups()
-    assert p[("J2", 1)] == 5.8 and p[("J2", 2)] == 2.8 and p[("J2", 3)] == 1.6
-    assert ("J1", 1) not in p
-
-
 def test_json_schema_and_ratios(tiny_result):
     r = json.loads(json.dumps(bench.public(tiny_result), default=str))
     assert set(r) >= {"device", "inference", "training", "data", "targets", "switches", "engine", "hardware",

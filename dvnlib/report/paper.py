@@ -1,7 +1,8 @@
 """The paper's numbers as reported: laid out as its tables, and looked up beside ours.
 
-Always the project's copy (``results/paper/reported.csv``, ``reported_cost.csv``) and always
-labelled "reported (paper)" wherever shown: single runs, on the original datasets and backbones.
+Always the project's copy (``results/paper/reported.csv``, ``reported_cost.csv``, read as
+``dvnlib.paper`` reads it) and always labelled "reported (paper)" wherever shown: single runs, on
+the original datasets and backbones.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 
 import pandas as pd
 
+from ..paper import paper_speedups
 from .sources import label, load_reported, load_reported_cost
 
 PAPER_TABLES = {"J1": 1, "H1": 3, "S1": 4, "S2": 5}
@@ -90,14 +92,6 @@ def loss_margin() -> float:
     d = rep[(rep["table"] == 1) & (rep["method"] == "DVN")]
     p = d.pivot_table(index="task", columns="level", values="accuracy_pct")
     return float((p[p.columns.max()] - p[p.columns.min()]).max())
-
-
-def paper_speedups() -> dict[tuple[str, int], float]:
-    """Table 2's speed-ups, keyed by (scenario, level). (``bench.paper_speedups`` reads the same
-    file for the benchmark's targets without pandas; the report keeps this one.)"""
-    c = load_reported_cost()
-    c = c[(c["source"] == "Table 2") & c["speedup_x"].notna()]
-    return {(r["scenario"], int(r["level"])): float(r["speedup_x"]) for _, r in c.iterrows()}
 
 
 def reported_cost_all() -> pd.DataFrame:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import scenarios as S
+from ..paper import paper_dir, project_root, reported_cost
 
 KEYS = ["method", "task", "task_name", "level", "units"]  # one output of one method
 
@@ -76,16 +77,6 @@ def order_methods(present, wanted=()) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Where things are
 
-def project_root() -> Path:
-    """The project checkout: the folder holding ``results/paper/reported.csv`` above this file
-    (an editable install) or above the working directory (the book's pages run in ``book/``)."""
-    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
-        for d in (start, *start.parents):
-            if (d / "results" / "paper" / "reported.csv").is_file():
-                return d
-    return Path(__file__).resolve().parents[2]
-
-
 def results_dir() -> Path:
     env = os.environ.get("DVN_BOOK_RESULTS")
     return Path(env).resolve() if env else project_root() / "results"
@@ -128,10 +119,6 @@ def twin_name(scenario: str, profile: str | None = None, root=None) -> str:
         except ValueError:
             sizes = None
     return "FJ3 (J3's data sizes)" if sizes and len(set(sizes)) > 1 else "FJ3 (equal sizes, first study)"
-
-
-def paper_dir() -> Path:
-    return project_root() / "results" / "paper"
 
 
 def rerun_command(scenario: str, profile: str | None = None, ablations: bool = False) -> str:
@@ -211,16 +198,17 @@ def load_anchor(root=None) -> pd.DataFrame | None:
 # The paper's numbers, always the project's own copy (copied from the study brief)
 
 @lru_cache(maxsize=4)
-def _read_paper(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"units_used": str, "note": str} if path.name == "reported.csv" else None)
+def _read_reported(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"units_used": str, "note": str})
 
 
 def load_reported() -> pd.DataFrame:
-    return _read_paper(paper_dir() / "reported.csv").copy()
+    return _read_reported(paper_dir() / "reported.csv").copy()
 
 
 def load_reported_cost() -> pd.DataFrame:
-    return _read_paper(paper_dir() / "reported_cost.csv").copy()
+    """``reported_cost.csv`` as ``dvnlib.paper`` reads it for the benchmark too."""
+    return pd.DataFrame(reported_cost())
 
 
 # --------------------------------------------------------------------------------------------
