@@ -14,7 +14,7 @@ statistics per output; ``bn="shared"`` shares everything. Both are the book's ab
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -109,6 +109,20 @@ class _ChannelSlice(torch.autograd.Function):
         return gx, None, None
 
 
+Layer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def residual(x: torch.Tensor, conv1: Layer, conv2: Layer, shortcut: Layer | None) -> torch.Tensor:
+    """The basic residual block every network here runs: ``relu(conv2(relu(conv1(x))) + sc)``,
+    each ``conv`` a convolution with its BN and ``sc`` ``shortcut(x)`` (None: ``x`` itself).
+    ``SplitBlock`` passes its output's weight slices, ``CompactBlock`` plain layers, the
+    benchmark's masked network masked full-width layers; the layers are called in that order
+    (conv1, conv2, shortcut) so that every network does the same arithmetic in the same order."""
+    h = F.relu(conv1(x))
+    h = conv2(h)
+    return F.relu(h + (x if shortcut is None else shortcut(x)))
+
+
 class SplitBlock(nn.Module):
     def __init__(self, d: BlockDef, bn_mode: str, bn_widths):
         super().__init__()
@@ -125,17 +139,15 @@ class SplitBlock(nn.Module):
     def forward(self, x, k: str, sl: dict[int, Slice]) -> torch.Tensor:
         c1 = self.d.conv1
         out, inp = io_slices(sl, c1)
-        h = F.relu(self.conv1(x, k, out, inp))
-        h = self.conv2(h, k, out, out)
         if self.shortcut is not None:
-            sc = self.shortcut(x, k, out, inp)
-        elif c1.in_split:
-            sc = x  # same units in and out: the identity
+            sc = lambda v: self.shortcut(v, k, out, inp)  # noqa: E731
+        elif c1.in_split or out == (0, x.shape[1]):
+            sc = None  # same units in and out: the identity
         else:
             # The block reads the full, unsplit input layer but writes only its units' maps: the
             # identity shortcut passes the input maps with the same channel indices.
-            sc = x if out == (0, x.shape[1]) else _ChannelSlice.apply(x, *out)
-        return F.relu(h + sc)
+            sc = lambda v: _ChannelSlice.apply(v, *out)  # noqa: E731
+        return residual(x, lambda v: self.conv1(v, k, out, inp), lambda v: self.conv2(v, k, out, out), sc)
 
 
 class DVNNet(nn.Module):
@@ -263,15 +275,11 @@ class CompactBlock(nn.Module):
         self.sc_slice = sc_slice
 
     def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        if self.shortcut is not None:
-            sc = self.shortcut(x)
-        elif self.sc_slice is not None:
-            sc = x[:, self.sc_slice[0]:self.sc_slice[1]]
-        else:
-            sc = x
-        return F.relu(h + sc)
+        sc = self.shortcut
+        if sc is None and self.sc_slice is not None:
+            a, b = self.sc_slice
+            sc = lambda v: v[:, a:b]  # noqa: E731
+        return residual(x, lambda v: self.bn1(self.conv1(v)), lambda v: self.bn2(self.conv2(v)), sc)
 
 
 class CompactNet(nn.Module):

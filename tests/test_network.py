@@ -32,6 +32,39 @@ def test_extract_matches_slice_and_summary(scenario, bn):
         assert sum(p.numel() for p in sub.parameters()) == info[(t, l)]["params"]
 
 
+def _written_out_trunk(net, h, task, level):
+    """Every block of output (task, level) written out by hand, conv1, conv2, shortcut in that
+    order: the arithmetic the study's committed networks ran, to compare bit for bit."""
+    import torch.nn.functional as F
+    from dvnlib.network import io_slices, key
+    k, sl = key(task, level), net.slices[(task, level)]
+    for blk in net.blocks:
+        out, inp = io_slices(sl, blk.d.conv1)
+        y = blk.conv2(F.relu(blk.conv1(h, k, out, inp)), k, out, out)
+        if blk.shortcut is not None:
+            sc = blk.shortcut(h, k, out, inp)
+        elif blk.d.conv1.in_split:
+            sc = h
+        else:
+            sc = h[:, out[0]:out[1]]
+        h = F.relu(y + sc)
+    return net.heads[k](h.mean((2, 3)))
+
+
+@pytest.mark.parametrize("scenario, bn", [("FJ1", "per_output"), ("FJ2", "per_output"), ("FS1", "per_output"),
+                                          ("FJ2", "shared"), ("FJ1", "shared_affine")])
+def test_block_forward_keeps_the_studys_numerics_bit_for_bit(scenario, bn):
+    import copy
+    torch.manual_seed(0)
+    net = dvnlib.build(scenario, "smoke", bn=bn)
+    ref = copy.deepcopy(net)  # training-mode BN updates its statistics: each copy sees one call
+    for mode in (True, False):
+        net.train(mode), ref.train(mode)
+        for t, l in net.outputs:
+            x = _x(net, t, 4, seed=t * 10 + l)
+            assert torch.equal(net(x, t, l), _written_out_trunk(ref, ref.stem(x, t), t, l))
+
+
 def test_extracted_layers_are_physically_smaller():
     net = dvnlib.build("FJ2", "smoke")
     full = net.extract(1, 4)

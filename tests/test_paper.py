@@ -18,9 +18,10 @@ def test_table2_speedups_from_the_projects_copy():
 
 
 def test_bench_and_report_read_the_same_rows():
-    from dvnlib import bench, report
+    from dvnlib import report
+    from dvnlib.bench import readout
     from dvnlib.report.sources import load_reported_cost
-    assert bench.paper_speedups is report.paper_speedups is paper.paper_speedups
+    assert readout.paper_speedups is report.paper_speedups is paper.paper_speedups
     df = load_reported_cost()
     assert list(df.columns) == list(paper.reported_cost()[0])  # the file's order
     assert df.fillna(-1).to_dict("records") == [{k: (-1 if v != v else v) for k, v in r.items()}
@@ -47,6 +48,11 @@ def test_a_figure_that_is_not_a_number_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="not a number") as e:
         paper.reported_cost()
     assert str(tmp_path / "reported_cost.csv") in str(e.value)
+
+
+def test_the_benchmark_does_not_import_the_report():
+    code = "import sys, dvnlib.bench; assert 'dvnlib.report' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_timing_and_paper_import_without_torch_or_pandas():
