@@ -18,6 +18,10 @@ from pathlib import Path
 COST_NUMBERS = ("params_M", "density_pct", "compression_x", "inference_ms_per_image", "speedup_x")
 COST_TEXT = ("source", "scenario", "backbone", "units_used", "hardware")
 TABLE2 = "Table 2"  # the ``source`` of the rows with the paper's speed-ups
+# The engine whose speed-ups are set against Table 2's, fixed before any timing by the book's
+# preregistration: ONNX Runtime's CPU provider at one intra-op thread, what ``dvnlib.export`` ships.
+# The benchmark names it in its output and the book's claim 4 is decided by it.
+DECIDING_ENGINE = ("onnxruntime", 1)
 
 
 def project_root() -> Path:
@@ -64,3 +68,11 @@ def paper_speedups() -> dict[tuple[str, int], float]:
     """Table 2's speed-ups, keyed by (scenario, level)."""
     return {(r["scenario"], r["level"]): r["speedup_x"] for r in reported_cost()
             if r["source"] == TABLE2 and not math.isnan(r["speedup_x"])}
+
+
+def is_deciding(engine: str, threads) -> bool:
+    """Whether the benchmark's ``engine`` (its name, an ``@Nthreads`` suffix allowed) run at
+    ``threads`` intra-op threads is ``DECIDING_ENGINE``; an engine with no thread count is not."""
+    if threads is None or threads != threads:  # None, or NaN read back from a CSV
+        return False
+    return (str(engine).split("@")[0], int(threads)) == DECIDING_ENGINE

@@ -296,3 +296,16 @@ def test_claim4_judges_the_benchmarks_own_statistic(tmp_path):
         assert (c.diff.mean, c.diff.boot_low, c.diff.boot_high) == (r["speedup"], r["speedup_low"], r["speedup_high"])
         target = met[f"J2 level {lvl} at batch 3"]
         assert c.verdict != ("contradicted" if target else "supported")
+
+def test_the_benchmark_names_the_engine_claim_4_is_decided_by(tiny_result):
+    """One source: the benchmark's output and the claims page read ``paper.DECIDING_ENGINE``."""
+    from dvnlib import paper
+    from dvnlib.report import comparisons
+    assert comparisons.is_deciding is paper.is_deciding
+    d = tiny_result["deciding_engine"]
+    assert (d["name"], d["threads"]) == paper.DECIDING_ENGINE
+    timed = {(r["engine"], r["threads"]) for r in tiny_result["inference"]}
+    assert d["timed"] == (("onnxruntime", 1) in timed) and ("decided by onnxruntime" in bench.table(tiny_result))
+    marked = [tg for tg in tiny_result["targets"] if "deciding engine" in tg["target"]]
+    assert marked and all(tg["target"].startswith("onnxruntime:") for tg in marked)
+    assert not paper.is_deciding("onnxruntime", 2) and not paper.is_deciding("onnxruntime", float("nan"))

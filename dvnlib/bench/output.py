@@ -25,7 +25,12 @@ def _f(x, nd=2):
 def table(result: dict) -> str:
     lines = [f"Benchmark on {result['device']} (torch {result['versions'].get('torch')}, "
              f"threads {result['hardware'].get('torch_threads')}, engine {result['engine']['name']}), "
-             f"{result['date']}", ""]
+             f"{result['date']}"]
+    d = result.get("deciding_engine")
+    if d:
+        lines.append(f"Claim 4 is decided by {d['name']} at {d['threads']} thread(s)"
+                     + ("" if d["timed"] else ", which this run did not time"))
+    lines.append("")
     lines.append("Inference: extracted level vs full network (medians; speed-up = full / level)")
     lines.append(f"{'engine':<24}{'scen':<5}{'net':<20}{'batch':>6}{'level':>6}{'MMACs':>8}{'ms/img':>9}"
                  f"{'[min':>8}{'max]':>8}{'speedup':>9}{'MACx':>7}{'share':>7}{'paper':>7}")

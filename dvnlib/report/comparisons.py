@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import scenarios as S
+from ..paper import is_deciding
 from ..timing import speedup, speedup_resamples
 from .cost import engine_label
 from .paper import fmt_paper, loss_margin, paper_speedups, paper_value
@@ -52,7 +53,6 @@ CLAIM3_PEERS = {"3a": ("FJ2", ("nestednet", "nestednet-me"), ()), "3b": ("FJ2", 
 SEQUENTIAL_PEERS = ("feature_extraction", "lwf", "dacnn", "nestednet")
 NEGATIVE_CONTROL = "dvn-shared-bn"  # claim 1's rule on FJ1 must contradict it, or claim 1 could not fail
 BESIDE_5 = {"dvn-random-expansion": "random expansion", "lwf-no-head-stage": "LwF without its head-only stage"}
-DECIDING_ENGINE = ("onnxruntime", 1)  # claim 4: ONNX Runtime's CPU provider at one intra-op thread
 NO_PREDICTIONS = "t interval alone: no per-image predictions"
 
 Term = tuple[int, str, str, int, int]  # (sign, twin, method, task, level)
@@ -288,10 +288,6 @@ def claim5(res: Results) -> list[Comparison]:
 
 # --------------------------------------------------------------------------------------------
 # Claim 4: the benchmark's speed-ups
-
-def is_deciding(engine: str, threads) -> bool:
-    return (str(engine).split("@")[0], int(threads)) == DECIDING_ENGINE
-
 
 def claim4(bench: pd.DataFrame | None) -> list[Comparison]:
     """Every level the paper gives a speed-up for, at every batch size and under every engine the
