@@ -1,9 +1,9 @@
 """Where a study's (method, seed) runs execute: in this process, in worker processes of this
 machine, or as cluster jobs through submitit. None of it changes a run's numbers.
 
-``runner.run`` hands ``execute`` the runs it was asked for. Each is a work item that trains one
-(method, seed) (``runs.py``: a run's identity, record and training; imports go one way, runner ->
-workers -> runs) under its lock (``locks.FileLock`` beside its record,
+``runner.run`` hands ``execute`` the runs it was asked for, resolved once (``runs.Plan``). Each is
+a work item that trains one (method, seed) (``runs.py``: a run's identity, record and training;
+imports go one way, runner -> workers -> runs) under its lock (``locks.FileLock`` beside its record,
 ``runs/<method>/<config>/seed<N>.lock``), so that runners, workers and jobs pointed at one results
 folder never train a run twice:
 
