@@ -41,24 +41,24 @@ SHARED = ("dvnlib.train", "dvnlib.data")  # the training path every method runs 
 NOT_FOLLOWED = ("dvnlib.scenarios", "dvnlib.request", "dvnlib.workers", "dvnlib.locks")
 
 
-def _module_file(name: str, package: Path) -> Path | None:
-    """The file of ``dvnlib`` module ``name`` in ``package``; None for a package's ``__init__``
-    or a module that is not there (a name imported from a module, say)."""
+def _module_file(name: str, package: Path, face: bool = False) -> Path | None:
+    """The file of ``dvnlib`` module ``name`` in ``package``; None for a module that is not there
+    (a name imported from a module, say), and for a package's ``__init__`` unless ``face`` (a
+    method defined there)."""
     parts = name.split(".")[1:]
-    if not parts:
-        return None
     path = package.joinpath(*parts)
-    f = path.with_suffix(".py")
-    return f if f.is_file() else None
+    candidates = ([path.with_suffix(".py")] if parts else []) + ([path / "__init__.py"] if face else [])
+    return next((f for f in candidates if f.is_file()), None)
 
 
 @functools.lru_cache(maxsize=256)  # by content: an edited file is parsed again
-def _imports(source: bytes, module: str) -> frozenset[str]:
-    """Every ``dvnlib`` module name that ``source`` (module ``module``) imports, absolute or
-    relative, anywhere in it; ``from X import y`` gives ``X.y`` as well as ``X``, since y may be
-    a submodule (a name that is not one has no file and is dropped later)."""
+def _imports(source: bytes, module: str, is_package: bool = False) -> frozenset[str]:
+    """Every ``dvnlib`` module name that ``source`` (module ``module``, a package's ``__init__``
+    if ``is_package``) imports, absolute or relative, anywhere in it; ``from X import y`` gives
+    ``X.y`` as well as ``X``, since y may be a submodule (a name that is not one has no file and
+    is dropped later)."""
     found = set()
-    pkg = module.split(".")[:-1]
+    pkg = module.split(".") if is_package else module.split(".")[:-1]
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
@@ -96,11 +96,15 @@ def code_files(fn: Callable, package: str | os.PathLike | None = None) -> dict[s
     module docstring), read from ``package`` (default: this ``dvnlib``)."""
     base = Path(package or PACKAGE)
     module, source = _method_source(fn)
-    inside = module.startswith("dvnlib.")
     files: dict[str, bytes] = {}
     todo = [*SHARED]
-    if inside:
-        todo.append(module)
+    if module == "dvnlib" or module.startswith("dvnlib."):
+        f = _module_file(module, base, face=True)  # a method's own module, even a package's face
+        if f is None:
+            raise ValueError(f"method {getattr(fn, '__qualname__', fn)!r} is in module {module}, "
+                             f"which has no file under {base}")
+        files[module] = f.read_bytes()
+        todo += _imports(files[module], module, f.name == "__init__.py")
     else:
         files[module] = source
         todo += _imports(source, module)

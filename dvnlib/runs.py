@@ -163,7 +163,8 @@ def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data:
     R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, plan.profile))
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
-    models = trained.save(ctx, out, plan.config_key, key, plan.overrides)  # each file's SHA-256, checked by ``finished``
+    # each kept file's SHA-256, checked by ``finished``
+    models = trained.save(ctx, out, plan.config_key, key, plan.overrides)
     R.write_json(record, {"key": key, "base_key": plan.config_key, "code": run.code, "models": models,
                           "overrides": plan.overrides, "method": method, "seed": seed,
                           "train_seconds": round(ctx.train_seconds, 2),

@@ -71,7 +71,8 @@ def test_shared_code_changes_every_method_and_the_rest_none(copy):
     # not executed by a run: the face of the package, the command line, the book's report,
     # scheduling, and what is asked (its effect is in the run's configuration)
     for f in ("__init__.py", "cli.py", "bench/plan.py", "bench/masked.py", "timing.py", "paper.py", "deploy.py",
-              "trained.py", "zoo.py", "report/tables.py", "workers.py", "locks.py", "scenarios.py", "request.py", "runs.py", "runner.py", "provenance.py"):
+              "trained.py", "zoo.py", "report/tables.py", "workers.py", "locks.py", "scenarios.py", "request.py",
+              "runs.py", "runner.py", "provenance.py"):
         if (copy / f).exists():
             _edit(copy / f)
     assert _hashes(copy) == before
@@ -94,6 +95,18 @@ def test_imports_are_found_anywhere_in_a_module(copy):
     before = P.code_version(M.get("dvn"), copy)
     _edit(copy / "helper.py")
     assert P.code_version(M.get("dvn"), copy) != before
+
+
+def test_a_method_in_a_package_face_is_hashed_by_it(copy):
+    """The faces of packages are left out, except the one that defines the method itself."""
+    def registry_method(ctx):
+        return []
+    registry_method.__module__ = "dvnlib.methods"
+    assert {"dvnlib.methods", "dvnlib.train"} <= set(P.code_files(registry_method, copy))
+    before, dvn = P.code_version(registry_method, copy), P.code_version(M.get("dvn"), copy)
+    _edit(copy / "methods" / "__init__.py")
+    assert P.code_version(registry_method, copy) != before
+    assert P.code_version(M.get("dvn"), copy) == dvn
 
 
 def _run(out, method="dvn") -> tuple[runs.Plan, runs.Run]:
