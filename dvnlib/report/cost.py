@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .paper import PAPER_HARDWARE
+from ..paper import DECIDING_ENGINE
 from ..timing import speedup
 from .sources import BENCH_COMMAND, BENCH_KEYS, load_reported_cost
 
@@ -187,7 +188,9 @@ def bench_run_text(meta: dict) -> str:
                f"The paper's timings are on {PAPER_HARDWARE}. ")
             + f"Headline engine: **{(meta.get('engine') or {}).get('name', '?')}**, the one under which the full "
               "network ran fastest at the largest batch (so that no level's speed-up is flattered by a slow "
-              "full network); the others are compared under *What each switch bought*.")
+              "full network); the others are compared under *What each switch bought*. Claim 4 is decided by "
+              f"{engine_label(DECIDING_ENGINE[0])} at {DECIDING_ENGINE[1]} thread, fixed before any timing "
+              "(the preregistration), whichever engine is fastest.")
 
 
 # --------------------------------------------------------------------------------------------

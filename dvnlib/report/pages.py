@@ -416,7 +416,7 @@ def show_cost():
         show_table(table2(lv, sc),
                    f"{source}, {sc}: reported (paper) beside ours ({timed(meta, sc)}{engine}); level l(i) uses "
                    "i units. Ours: median ms per image; speed-up = the full network's median time over the level's, "
-                   "in brackets the 95% interval of the ratio within a round", "cost")
+                   "in brackets its 95% bootstrap interval over whole rounds (`timing.speedup`)", "cost")
         if lv is not None and not measured:
             _md(f"The benchmark in `results/bench/` timed no level of {sc}.")
         if sc == "J2" and measured:
