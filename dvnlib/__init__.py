@@ -9,21 +9,53 @@ CVPR 2019), reproduced.
     net = dvnlib.load("FJ2", "quick", seed=0)                    # a run's kept, trained network
     dvnlib.export(net, 1, net.level_for(1, 100_000), "m.onnx")  # one (task, level) under a budget
 
-``build`` and the training code import torch lazily, so that ``summary`` and the scenario registry
-answer quickly without it.
+Your own tasks (``dvnlib.tasks``)::
+
+    tasks = [dvnlib.Task("clothes", (x, y), (x_test, y_test)), dvnlib.Task("digits", train, test)]
+    net = dvnlib.build(tasks)           # a DVN over them: one unit per task
+    dvnlib.fit(net, tasks, epochs=16)   # the library's recipe (eq. 4)
+    dvnlib.evaluate(net, tasks)         # a table: task, level, params, accuracy
+
+``build``, ``Task`` and the training code import torch lazily, so that ``summary`` and the
+scenario registry answer quickly without it.
 """
 from .accounting import summary
 from .layout import layout
-from .scenarios import SCENARIOS, get as scenario
+from .scenarios import SCENARIOS, Scenario, get as scenario
 
 __all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS", "load", "export",
-           "check_notebook_parameters"]
+           "check_notebook_parameters", "Task", "fit", "evaluate"]
 __version__ = "0.1.0"
 
 
-def build(scenario, profile=None, **overrides):
-    from .network import build as _build
-    return _build(scenario, profile, **overrides)
+def __getattr__(name):
+    if name == "Task":  # a class whose module needs torch: imported on first use
+        from .tasks import Task
+        return Task
+    raise AttributeError(f"module 'dvnlib' has no attribute {name!r}")
+
+
+def build(scenario, *args, **kwargs):
+    """A scenario's physical network (``build("J2", profile=None, **overrides)``: see
+    ``network.build``), or a DVN over your own tasks (``build(tasks, backbone=None, units=None,
+    width=None)``: see ``dvnlib.tasks.build``)."""
+    if isinstance(scenario, (str, Scenario)):
+        from .network import build as _build
+        return _build(scenario, *args, **kwargs)
+    from .tasks import build as _build_tasks
+    return _build_tasks(scenario, *args, **kwargs)
+
+
+def fit(net, tasks, *args, **kwargs):
+    """Train ``net`` on your own ``tasks`` with the library's recipe; see ``dvnlib.tasks.fit``."""
+    from .tasks import fit as _fit
+    return _fit(net, tasks, *args, **kwargs)
+
+
+def evaluate(net, tasks, *args, **kwargs):
+    """Test accuracy of every (task, level) of ``net``; see ``dvnlib.tasks.evaluate``."""
+    from .tasks import evaluate as _evaluate
+    return _evaluate(net, tasks, *args, **kwargs)
 
 
 def run(*args, **kwargs):

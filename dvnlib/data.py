@@ -422,7 +422,7 @@ def _resize(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
     return out
 
 
-def _statistics(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def statistics(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean and (population) std in [0, 1] units, from 256-bin histograms
     rather than a float copy of the whole split."""
     values = torch.arange(256, dtype=torch.float64)
@@ -469,7 +469,7 @@ def load_task(task: TaskDef, split: str, root: str | os.PathLike | None = None,
     if len(train.x) == 0:
         raise DatasetCorrupt(f"the train split of {task.dataset} in {root / _FOLDERS[task.dataset]} has no "
                              f"images. Replace the files with a good copy: {_how(task.dataset, root)}")
-    mean, std = _statistics(_convert_channels(train.x, task.in_channels))
+    mean, std = statistics(_convert_channels(train.x, task.in_channels))
     if min(std) == 0:  # every pixel alike: normalising would divide by zero and train on NaN
         raise DatasetCorrupt(f"the train split of {task.dataset} in {root / _FOLDERS[task.dataset]} has "
                              f"per-channel std {std}: every image is blank. Replace the files with a good copy: "

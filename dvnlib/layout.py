@@ -62,27 +62,35 @@ def layout(scenario: str | S.Scenario, profile: str | None = None, *, depth: int
     ``units`` changes k (equal units); ``rule`` picks the configuration: ``"dvn"`` (eq. 3, one
     unit per task) or ``"prefix"`` (the plain order 1..k for every task)."""
     s = S.get(scenario)
+    k = units if units is not None else (len(unit_sizes) if unit_sizes is not None else s.k)
+    if unit_sizes is None:
+        unit_sizes = s.units if k == s.k else (1,) * k
+    tasks = tuple(TaskIO(t.in_channels, t.num_classes, s.stride(i + 1), t.input_size)
+                  for i, t in enumerate(s.tasks))
+    if backbone is not None and (depth, width, base_width) != (None, None, None):
+        raise ValueError("give a resolved backbone or a depth, width and base width, not both")
+    spec = backbone if backbone is not None else s.backbone(profile, depth, width, base_width)
+    return checked(s.id, spec, tasks, k, tuple(unit_sizes), rule, bn)
+
+
+def checked(name: str, spec: BackboneSpec, tasks: tuple[TaskIO, ...], k: int, unit_sizes: tuple[int, ...],
+            rule: str = "dvn", bn: str = "per_output") -> Layout:
+    """The layout of ``k`` units of ``unit_sizes`` over ``tasks`` on ``spec``, once the combination
+    is known to be buildable: a scenario's (``layout``) and your own tasks' (``dvnlib.build``)
+    alike. ``name`` names the tasks in errors (a scenario id)."""
     if rule not in RULES:
         raise ValueError(f"unknown configuration rule {rule!r}: valid rules are {', '.join(RULES)}")
     if bn not in BN_MODES:
         raise ValueError(f"unknown BN mode {bn!r}: valid modes are {', '.join(BN_MODES)}")
-    k = units if units is not None else (len(unit_sizes) if unit_sizes is not None else s.k)
-    if unit_sizes is None:
-        unit_sizes = s.units if k == s.k else (1,) * k
     if len(unit_sizes) != k:
         raise ValueError(f"{len(unit_sizes)} unit sizes given for {k} units")
-    n_tasks = len(s.tasks)
+    n_tasks = len(tasks)
     if rule == "dvn" and k != n_tasks:
-        raise ValueError(f"the DVN rule needs one unit per task: scenario {s.id} has {n_tasks} tasks, "
+        raise ValueError(f"the DVN rule needs one unit per task: {n_tasks} tasks ({name}), "
                          f"so units must be {n_tasks} (got {k})")
     if k < 1:
         raise ValueError(f"units must be at least 1 (got {k})")
-    if backbone is not None and (depth, width, base_width) != (None, None, None):
-        raise ValueError("give a resolved backbone or a depth, width and base width, not both")
-    spec = backbone if backbone is not None else s.backbone(profile, depth, width, base_width)
     for c in spec.split_channels:
         U.boundaries(c, unit_sizes)  # raises if a unit would be empty
     config = U.dvn_configuration(k) if rule == "dvn" else U.prefix_configuration(k, n_tasks)
-    tasks = tuple(TaskIO(t.in_channels, t.num_classes, s.stride(i + 1), t.input_size)
-                  for i, t in enumerate(s.tasks))
-    return Layout(s.id, spec, tasks, config, tuple(unit_sizes), bn)
+    return Layout(name, spec, tasks, config, tuple(unit_sizes), bn)

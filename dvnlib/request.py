@@ -174,16 +174,23 @@ def check_overrides(overrides, scenario: S.Scenario, profile: str) -> dict:
     if not isinstance(overrides, dict):
         raise ValueError(f"overrides must be a mapping of profile settings, e.g. {{'epochs': 1}} "
                          f"(papermill: -y \"overrides: {{epochs: 1}}\"): got {overrides!r}")
-    hints = typing.get_type_hints(S.Profile)
-    valid = [f.name for f in fields(S.Profile)]
-    clean = {}
-    for key, value in overrides.items():
-        if key not in hints:
-            raise ValueError(f"unknown override {key!r}: valid profile settings are {', '.join(valid)}")
-        clean[key] = _check_value(key, value, hints[key])
+    clean = check_settings(overrides)
     if clean:
         s = S.with_profile(scenario, profile, **clean)
         s.backbone(profile)  # raises for a depth or width the backbone does not have
+    return clean
+
+
+def check_settings(settings: dict, valid: typing.Iterable[str] | None = None) -> dict:
+    """Training settings as plain typed values, each one of ``valid`` (default: every Profile
+    field) of the right type and range: what ``check_overrides`` and ``dvnlib.fit`` accept."""
+    hints = typing.get_type_hints(S.Profile)
+    valid = [f.name for f in fields(S.Profile)] if valid is None else list(valid)
+    clean = {}
+    for key, value in settings.items():
+        if key not in valid:
+            raise ValueError(f"unknown override {key!r}: valid profile settings are {', '.join(valid)}")
+        clean[key] = _check_value(key, value, hints[key])
     return clean
 
 

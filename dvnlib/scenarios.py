@@ -175,7 +175,7 @@ def _quick(family: str) -> Profile:
 STUDY_EPOCHS = 16
 
 
-def _study(family: str) -> Profile:
+def study_profile(family: str) -> Profile:
     """The Fashion-MNIST study the book's verdicts rest on (issue 13): whole test splits, at least
     6000 training images per task, five seeds; the number of epochs is where the learning curves
     of DVN and the baseline on FJ1 and FJ2 flatten (``scripts/learning_curve.py``; the book's
@@ -188,7 +188,7 @@ def _study(family: str) -> Profile:
 def _profiles(family: str, **study) -> dict[str, Profile]:
     """Every profile of a backbone family; ``study`` replaces settings of this scenario's study."""
     paper = _wrn_paper() if family == "wrn" else _resnet_paper()
-    return {"smoke": _smoke(family), "quick": _quick(family), "study": replace(_study(family), **study),
+    return {"smoke": _smoke(family), "quick": _quick(family), "study": replace(study_profile(family), **study),
             "paper": paper}
 
 

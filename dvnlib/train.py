@@ -266,27 +266,21 @@ def check_learned(ctx: "RunContext", rows) -> None:
                 f"of this run was written; lower the learning rate (overrides: {{lr: ...}}) and run it again")
 
 
-class RunContext:
-    """What a training method is given: the scenario at its profile, the seed, the device, each
-    task's train and test data, and where to checkpoint. Methods return ``results.Row``s, record
-    what they trained in ``stages`` (``fit`` does) and leave their final network in ``trained``."""
+class TrainContext:
+    """What ``fit`` needs: the training settings (a ``Profile``), the seed, the device, each task's
+    train and test data (``data.TaskData``), where to checkpoint and under which key. ``fit``
+    records what it trained in ``stages``; a method leaves its final network in ``trained``."""
 
-    def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
-                 ckpt_dir, key: str, progress: bool = True, label: str = "",
-                 shared_dir=None, shared_key: str | None = None, settings: Profile | None = None,
-                 backbone=None):
-        self.scenario, self.profile_name, self.seed = scenario, profile_name, seed
-        # the profile's settings and backbone as the run resolved them (``runs.Plan``); resolved
-        # here from the scenario where a context is made by hand
-        self.profile = settings if settings is not None else scenario.profile(profile_name)
-        self.backbone = backbone if backbone is not None else scenario.backbone(profile_name)
+    def __init__(self, profile: Profile, seed: int, device, train_data, test_data, ckpt_dir, key: str,
+                 progress: bool = True, label: str = "", shared_dir=None, shared_key: str | None = None):
+        self.profile, self.seed = profile, seed
         self.device = torch.device(device)
         self.train_data, self.test_data = list(train_data), list(test_data)
         self.ckpt_dir, self.key, self.progress = ckpt_dir, key, progress
         # Stages that several methods share (the old network of sequential learning) live here,
         # keyed by the configuration and seed but not the method, so they are trained once.
         self.shared_dir, self.shared_key = shared_dir or ckpt_dir, shared_key or key
-        self.label = label or f"{scenario.id} seed {seed}"
+        self.label = label or f"seed {seed}"
         self.train_seconds = 0.0
         # stage name -> {task: {"epochs": passes over its training split, "steps": batches}}
         self.stages: dict[str, dict[int, dict[str, int]]] = {}
@@ -295,10 +289,6 @@ class RunContext:
         # (task, level) of a result row -> (predicted class, true label) of every test image, in
         # the test split's order: kept beside the run's record (``results.write_predictions``)
         self.predictions: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def layout(self, **overrides):
-        from .layout import layout
-        return layout(self.scenario, self.profile_name, backbone=self.backbone, **overrides)
 
     def streams(self, tasks: Sequence[int] | None = None):
         """Resumable training batches for the given tasks (1-based; default all)."""
@@ -327,6 +317,27 @@ class RunContext:
         return _per_task(self.stages, "steps")
 
 
+class RunContext(TrainContext):
+    """What a training method is given: a ``TrainContext`` for the scenario at its profile.
+    Methods return ``results.Row``s."""
+
+    def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
+                 ckpt_dir, key: str, progress: bool = True, label: str = "",
+                 shared_dir=None, shared_key: str | None = None, settings: Profile | None = None,
+                 backbone=None):
+        # the profile's settings and backbone as the run resolved them (``runs.Plan``); resolved
+        # here from the scenario where a context is made by hand
+        super().__init__(settings if settings is not None else scenario.profile(profile_name), seed, device,
+                         train_data, test_data, ckpt_dir, key, progress, label or f"{scenario.id} seed {seed}",
+                         shared_dir, shared_key)
+        self.scenario, self.profile_name = scenario, profile_name
+        self.backbone = backbone if backbone is not None else scenario.backbone(profile_name)
+
+    def layout(self, **overrides):
+        from .layout import layout
+        return layout(self.scenario, self.profile_name, backbone=self.backbone, **overrides)
+
+
 def _per_task(stages, field: str) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     for stage, tasks in stages.items():
@@ -335,7 +346,7 @@ def _per_task(stages, field: str) -> dict[int, dict[str, int]]:
     return dict(sorted(out.items()))
 
 
-def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches], torch.Tensor],
+def fit(ctx: TrainContext, stage: str, model: nn.Module, step: Callable[[Batches], torch.Tensor],
         tasks: Sequence[int], params=None, epochs: int | None = None, shared: bool = False,
         finetune: bool = False, freezer=None) -> nn.Module:
     """Train ``model`` for ``epochs`` (default: the profile's) passes over each of ``tasks``'
@@ -420,10 +431,10 @@ def fit(ctx: RunContext, stage: str, model: nn.Module, step: Callable[[Batches],
         return model
 
 
-def train_outputs(ctx: RunContext, stage: str, net: nn.Module, outputs: Sequence[Output],
+def train_outputs(ctx: TrainContext, stage: str, net: nn.Module, outputs: Sequence[Output],
                   tasks: Sequence[int] | None = None, shared: bool = False) -> nn.Module:
     """Train ``outputs`` of ``net`` jointly with the sum of their cross-entropies (eq. 4 restricted
-    to those outputs; eq. 1 for a single task). Net task i reads the data of scenario task
+    to those outputs; eq. 1 for a single task). Net task i reads the data of the context's task
     ``tasks[i-1]`` (default: the same index)."""
     tasks = list(range(1, len(ctx.train_data) + 1) if tasks is None else tasks)
     to_net = {t: i for i, t in enumerate(tasks, 1)}
