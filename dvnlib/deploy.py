@@ -6,12 +6,14 @@ with its own preprocessing, run it with ONNX Runtime.
     dvnlib.export(net, 1, level, "fj2_t1.onnx")         # that output alone, BN folded
 
 The exported model takes the task's raw images, uint8 ``N x C x H x W`` at the dataset's native
-size, and does what training saw inside: bilinear resize to the task's input size, then ``x /
-255`` normalised by the training split's mean and std. The resize is ``data.load_task``'s
-(antialiased bilinear, uint8 in and out) as ONNX's Resize can state it: half-pixel centres (for
-the enlargements every registered task makes, the antialiased filter's weights are the plain
-bilinear ones), width first and then height, each pass rounded half up to whole grey levels, as
-torch's separable uint8 kernel does. Measured on the Fashion-MNIST test split: every pixel equal
+size (a task of your own, ``dvnlib.Task``: its images as given, whose size, channels and
+statistics its network from ``dvnlib.build`` carries in ``net.info``), and does what training saw
+inside: bilinear resize to the task's input size (none for a task of your own), then ``x / 255``
+normalised by the training split's mean and std. The resize is ``data.load_task``'s (antialiased
+bilinear, uint8 in and out) as ONNX's Resize can state it: half-pixel centres (for the
+enlargements every registered task makes, the antialiased filter's weights are the plain bilinear
+ones), width first and then height, each pass rounded half up to whole grey levels, as torch's
+separable uint8 kernel does. Measured on the Fashion-MNIST test split: every pixel equal
 at 32 and 64 px; at 96 px (28 -> 96 px, whose weights torch quantises to fixed point) 0.5% of
 pixels differ, by at most 2 grey levels (``tests/test_deploy.py``). Output: logits over the
 task's classes, in the order of its class list (``classes`` in the model's metadata). Opset
@@ -96,8 +98,8 @@ def preprocess_for(net, task: int) -> Preprocess:
     info = getattr(net, "info", None)
     if not info:
         raise ValueError("exporting needs the task's image size and normalisation statistics, which a "
-                         "network from dvnlib.load carries (net.info); for another network pass "
-                         "preprocess=deploy.Preprocess(native, size, mean, std)")
+                         "network from dvnlib.load or dvnlib.build(tasks) carries (net.info); for another "
+                         "network pass preprocess=deploy.Preprocess(native, size, mean, std)")
     t = info["tasks"][task - 1]
     return Preprocess(t["native"][1], t["input_size"], tuple(t["mean"]), tuple(t["std"]))
 
