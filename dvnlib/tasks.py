@@ -76,7 +76,7 @@ class Task:
             bad = labels[(labels < 0) | (labels >= n)]
             if len(bad):
                 raise ValueError(f"task {name!r}: {split} label {int(bad[0])} is out of range: labels are class "
-                                 f"indices 0..{n - 1} ({n} classes{' named' if classes else ''})")
+                                 f"indices 0..{n - 1}{', one per name in classes' if classes else ''}")
             missing = sorted(set(range(n)) - set(labels.unique().tolist()))
             if missing:
                 raise ValueError(f"task {name!r}: class {missing[0]} has no {split} images; every class needs "
@@ -132,7 +132,9 @@ def _split(name: str, split: str, value) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images N x C x H x W, int64 labels) of one split, checked."""
     if isinstance(value, (tuple, list)) and len(value) == 2:
         images, labels = (torch.as_tensor(v) for v in value)
-    elif hasattr(value, "__getitem__") and hasattr(value, "__len__") and not isinstance(value, (tuple, list)):
+    elif isinstance(value, torch.utils.data.Dataset) or (
+            hasattr(value, "__getitem__") and hasattr(value, "__len__")
+            and not isinstance(value, (str, bytes, tuple, list, torch.Tensor)) and not hasattr(value, "__array__")):
         images, labels = _stack(name, split, value)
     else:
         raise ValueError(f"task {name!r}: {split} must be (images, labels) tensors or a torch Dataset of "
