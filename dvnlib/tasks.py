@@ -35,6 +35,7 @@ from typing import Sequence
 
 import torch
 
+from . import provenance
 from . import results as R
 from . import scenarios as S
 from .backbones import BackboneSpec, backbone as make_backbone
@@ -284,16 +285,16 @@ def fit(net, tasks, epochs: int = RECIPE.epochs, seed: int = 0, *, checkpoints=N
     interruption and returns at once once finished; under it, a subfolder per key (the data, the
     starting weights, the layout, the settings, the seed, the code). None: a temporary folder.
     Returns ``net``, trained, in eval mode; a non-finite loss raises ``train.Diverged``."""
-    from .request import check_settings
+    from .request import SEED_LIMIT, check_settings
     from .train import TrainContext, train_outputs
     tasks = _tasks(tasks)
     _check_net(net, tasks)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     profile = dataclasses.replace(RECIPE, **check_settings({"epochs": epochs, **settings}, FIT_SETTINGS))
     key = R.config_key({"data": [t.digest for t in tasks], "start": _weights_digest(net),
                         "layout": dataclasses.asdict(net.layout), "settings": dataclasses.asdict(profile),
-                        "seed": seed, "code": R.code_version()})
+                        "seed": seed, "code": provenance.code_version(fit)})
     device = next(net.parameters()).device
     folder = tempfile.TemporaryDirectory() if checkpoints is None else contextlib.nullcontext(checkpoints)
     with folder as root:
