@@ -31,8 +31,8 @@ from dvnlib import report
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-PAGES = ("intro", "method", "study", "joint", "hierarchical", "sequential", "ablations", "cost", "deploy", "claims",
-         "reproducibility")
+PAGES = ("intro", "method", "study", "joint", "hierarchical", "sequential", "ablations", "cost", "deploy", "own_tasks",
+         "claims", "reproducibility")
 FIXTURE_METHODS = ["dvn", "nestednet", "dvn-shared-bn"]
 VERDICT_WORDS = set(report.CLAIM_VERDICTS) | {"not tested"}
 # sphinx-thebe 0.3.1 under Jupyter Book 1.0.4 writes its (unused) configuration script twice on
