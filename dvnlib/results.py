@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import pickle
 import tempfile
@@ -215,8 +216,11 @@ def read_record(path) -> dict:
     return meta
 
 
-def check_rows(path) -> list[dict]:
-    """A run's rows, checked to be a CSV with exactly ``COLUMNS`` and at least one row."""
+def check_rows(path, record: dict) -> list[dict]:
+    """A run's rows, checked by their content against ``record`` (what ``rows_summary`` kept when
+    the run was written): exactly ``COLUMNS``; every (task, level) the run produced exactly once;
+    scenario, profile, method and seed the record's; every value in range (``check_values``).
+    ``CorruptFile`` names what is wrong; the caller sets the file aside and trains the run again."""
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -228,7 +232,58 @@ def check_rows(path) -> list[dict]:
         raise CorruptFile(path, f"columns {', '.join(header) or 'none'}, expected {', '.join(COLUMNS)}")
     if not rows or any(None in r or None in r.values() for r in rows):
         raise CorruptFile(path, "no rows, or rows of the wrong length")
+    for i, r in enumerate(rows, 2):  # line numbers: the header is line 1
+        for col in ("scenario", "profile", "method", "seed"):
+            if r[col] != str(record.get(col)):
+                raise CorruptFile(path, f"line {i}: {col} {r[col]!r}, but its record {Path(path).with_suffix('.json').name} "
+                                        f"says {record.get(col)!r}")
+        problem = check_values(r)
+        if problem:
+            raise CorruptFile(path, f"line {i}: {problem}")
+    want = sorted(tuple(o) for o in record["rows"]["outputs"])
+    found = sorted((int(r["task"]), int(r["level"])) for r in rows)
+    if found != want or len(rows) != record["rows"]["count"]:
+        missing = sorted(set(want) - set(found))
+        extra = sorted(o for o in set(found) if found.count(o) > want.count(o))
+        raise CorruptFile(path, f"{len(rows)} rows where its record expects {record['rows']['count']}, one per "
+                                f"(task, level)" + (f"; missing {missing}" if missing else "")
+                          + (f"; more than once or unexpected {extra}" if extra else ""))
     return rows
+
+
+# What a value of each numeric column may be: (type, test, what is expected).
+_VALUES = {
+    "seed": (int, lambda v: v >= 0, "an integer of 0 or more"),
+    "task": (int, lambda v: v >= 1, "an integer of 1 or more"),
+    "level": (int, lambda v: v >= 1, "an integer of 1 or more"),
+    "params": (int, lambda v: v >= 1, "a positive integer"),
+    "params_total": (int, lambda v: v >= 1, "a positive integer"),
+    "density": (float, lambda v: math.isfinite(v) and v > 0, "a finite number above 0"),
+    "accuracy": (float, lambda v: math.isfinite(v) and 0 <= v <= 100, "a percentage in [0, 100]"),
+    "train_accuracy": (float, lambda v: math.isfinite(v) and 0 <= v <= 100, "a percentage in [0, 100]"),
+    "n_test": (int, lambda v: v >= 1, "a positive integer"),
+}
+
+
+def check_values(row: dict, columns=None) -> str | None:
+    """What is wrong with the numeric values of one result row (as read from a CSV, or written),
+    or None. ``columns``: the ones to check (default: every numeric column of ``COLUMNS``)."""
+    for col in _VALUES if columns is None else columns:
+        kind, test, expected = _VALUES[col]
+        value = row[col]
+        try:
+            v = kind(value) if kind is float else int(str(value).strip())
+        except (TypeError, ValueError):
+            return f"{col} {value!r} is not {expected}"
+        if not test(v):
+            return f"{col} {value!r} is not {expected}"
+    return None
+
+
+def rows_summary(rows: list[dict]) -> dict:
+    """What a run record keeps of its rows, so that the CSV beside it can be checked against it:
+    the row count and each row's (task, level)."""
+    return {"count": len(rows), "outputs": [[int(r["task"]), int(r["level"])] for r in rows]}
 
 
 class NotWritable(OSError):

@@ -93,10 +93,11 @@ def _collect(plan: Plan, started, wall: float, pd):
             m = meta.get("method")
             if m not in codes:  # a method of this configuration not asked for this time
                 codes[m] = P.code_version(M.get(m)) if m in M.METHODS else None
-            if codes[m] is None or meta.get("code") != codes[m] or meta.get("base_key") != base_key:
+            if (codes[m] is None or meta.get("code") != codes[m] or meta.get("base_key") != base_key
+                    or not isinstance(meta.get("rows"), dict)):
                 stale.append(str(record.relative_to(out)))
                 continue
-            found = R.check_rows(record.with_suffix(".csv"))
+            found = R.check_rows(record.with_suffix(".csv"), meta)
         except R.CorruptFile as e:
             R.quarantine(e.path, e.reason)
             continue

@@ -102,8 +102,9 @@ def resolve(req) -> Plan:
 
 
 def finished(record: Path, key: str) -> bool:
-    """Whether ``record`` is a finished run of identity ``key`` with its rows beside it. A record
-    or CSV that cannot be read is moved aside (``results.quarantine``): the run trains again."""
+    """Whether ``record`` is a finished run of identity ``key`` with its rows beside it, checked
+    by their content against the record (``results.check_rows``). A record or CSV that cannot be
+    read, or whose content is wrong, is moved aside (``results.quarantine``): the run trains again."""
     if not record.exists():
         return False
     try:
@@ -113,12 +114,15 @@ def finished(record: Path, key: str) -> bool:
         return False
     if meta.get("key") != key:
         return False  # another configuration or other code: trained again, and replaced
+    if not isinstance(meta.get("rows"), dict):  # written before records kept their rows' summary
+        log.warning("%s does not say which rows its run produced: its run is trained again", record)
+        return False
     rows = record.with_suffix(".csv")
     if not rows.exists():
         log.warning("%s has no %s: its run is trained again", record, rows.name)
         return False
     try:
-        R.check_rows(rows)
+        R.check_rows(rows, meta)
     except R.CorruptFile as e:
         R.quarantine(rows, e.reason)
         return False
@@ -160,13 +164,22 @@ def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data:
     t0 = time.perf_counter()
     rows = run.fn(ctx)
     check_learned(ctx, rows)  # a run that blew up is not a result
-    R.write_rows(record.with_suffix(".csv"), R.row_dicts(rows, s.id, plan.profile))
+    written = R.row_dicts(rows, s.id, plan.profile)
+    for row in written:
+        problem = R.check_values(row)
+        if problem:  # a result out of range is a bug of the method, not a result
+            raise ValueError(f"{ctx.label} produced an impossible result, task {row['task']} level "
+                             f"{row['level']}: {problem}; nothing of this run was written")
+    R.write_rows(record.with_suffix(".csv"), written)
     predictions = R.predictions_path(record)
     predictions_sha256 = R.write_predictions(predictions, ctx.predictions)
     # each kept file's SHA-256, checked by ``finished``
     models = trained.save(ctx, out, plan.config_key, key, plan.overrides)
     R.write_json(record, {"key": key, "base_key": plan.config_key, "code": run.code, "models": models,
-                          "overrides": plan.overrides, "method": method, "seed": seed,
+                          "scenario": s.id, "profile": plan.profile, "overrides": plan.overrides,
+                          "method": method, "seed": seed,
+                          # what the CSV beside it must hold: ``finished`` checks it
+                          "rows": R.rows_summary(written),
                           "train_seconds": round(ctx.train_seconds, 2),
                           # the passes (epochs) and batches over each task's training
                           # split made by every stage that learns it: equal across methods

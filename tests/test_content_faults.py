@@ -209,3 +209,102 @@ def test_a_long_run_at_chance_did_not_learn():
         T.check_learned(ctx(400), rows(21.0))
     T.check_learned(ctx(400), rows(30.0))  # learned
     T.check_learned(ctx(T.LEARN_STEPS - 1), rows(20.0))  # too short to judge: smoke, quick
+
+
+# ---------------------------------------------------------------------------------------------
+# Run files read back: checked by content against their record
+
+
+def _run_files(out: Path) -> tuple[Path, Path]:
+    (record,) = (out / "FJ1" / "smoke" / "runs" / "dvn").rglob("seed0.json")
+    return record, record.with_suffix(".csv")
+
+
+def _edit_csv(path: Path, edit) -> None:
+    import csv
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows = edit(rows)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["scenario"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _set(col, value, row=0):
+    def edit(rows):
+        rows[row][col] = value
+        return rows
+    return edit
+
+
+_BAD_RUN_FILES = {
+    "a row removed": (lambda rows: rows[:-1], r"3 rows where its record expects 4.*missing \[\(2, 2\)\]"),
+    "a row twice": (lambda rows: rows + rows[:1], r"5 rows where its record expects 4"),
+    "accuracy 150": (_set("accuracy", "150"), r"accuracy '150' is not a percentage in \[0, 100\]"),
+    "accuracy nan": (_set("accuracy", "nan"), r"accuracy 'nan' is not a percentage"),
+    "train_accuracy text": (_set("train_accuracy", "high"), r"train_accuracy 'high' is not a percentage"),
+    "params 0": (_set("params", "0"), r"params '0' is not a positive integer"),
+    "params_total 1.5": (_set("params_total", "1.5"), r"params_total '1.5' is not a positive integer"),
+    "density -1": (_set("density", "-1"), r"density '-1' is not a finite number above 0"),
+    "n_test 0": (_set("n_test", "0"), r"n_test '0' is not a positive integer"),
+    "another seed": (_set("seed", "1"), r"seed '1', but its record seed0.json says 0"),
+    "another method": (_set("method", "baseline"), r"method 'baseline', but its record"),
+    "another scenario": (_set("scenario", "FJ2"), r"scenario 'FJ2', but its record"),
+    "another profile": (_set("profile", "quick"), r"profile 'quick', but its record"),
+}
+
+
+@needs_data
+def test_bad_run_files_are_set_aside_and_retrained(tmp_path, caplog):
+    """Each bad CSV is moved aside (never deleted), its run trains again to the same numbers, and
+    metrics.csv holds every output once, in range."""
+    import logging
+
+    from helpers import small_run
+    ref = small_run(tmp_path)
+    record, rows = _run_files(tmp_path)
+    good = rows.read_text()
+    for name, (edit, says) in _BAD_RUN_FILES.items():
+        _edit_csv(rows, edit)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dvnlib"):
+            again = small_run(tmp_path)
+        assert __import__("re").search(says, caplog.text), (name, caplog.text)
+        assert rows.read_text() == good, name  # trained again, the same numbers
+        assert again.equals(ref), name
+    assert len(list(rows.parent.glob("seed0.csv.corrupt-*"))) == len(_BAD_RUN_FILES)
+
+
+@needs_data
+def test_a_record_without_its_rows_summary_is_not_finished(tmp_path):
+    from helpers import small_run
+    import dvnlib.runs as RUNS
+    small_run(tmp_path)
+    record, _ = _run_files(tmp_path)
+    meta = json.loads(record.read_text())
+    assert meta["rows"] == {"count": 4, "outputs": [[1, 1], [1, 2], [2, 1], [2, 2]]}
+    assert (meta["scenario"], meta["profile"], meta["method"], meta["seed"]) == ("FJ1", "smoke", "dvn", 0)
+    del meta["rows"]
+    record.write_text(json.dumps(meta))
+    assert not RUNS.finished(record, meta["key"])
+
+
+def test_check_rows_pins_each_rule(tmp_path):
+    import csv
+
+    from dvnlib import results as R
+    row = {"scenario": "FJ1", "profile": "smoke", "method": "dvn", "seed": 0, "task": 1, "task_name": "t",
+           "level": 1, "units": "1", "params": 10, "params_total": 20, "density": 0.5, "accuracy": 50.0,
+           "train_accuracy": 60.0, "n_test": 100}
+    rows = [row, {**row, "level": 2}]
+    path = tmp_path / "seed0.csv"
+    R.write_rows(path, rows)
+    record = {"scenario": "FJ1", "profile": "smoke", "method": "dvn", "seed": 0, "rows": R.rows_summary(rows)}
+    assert len(R.check_rows(path, record)) == 2
+    with pytest.raises(R.CorruptFile, match=r"seed0.csv.*2 rows where its record expects 3.*missing \[\(2, 1\)\]"):
+        R.check_rows(path, {**record, "rows": R.rows_summary([*rows, {**row, "task": 2}])})
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(row), lineterminator="\n").writerow({**row, "accuracy": "inf"})
+    with pytest.raises(R.CorruptFile, match=r"line 4: accuracy 'inf' is not a percentage"):
+        R.check_rows(path, record)
