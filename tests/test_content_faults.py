@@ -308,3 +308,69 @@ def test_check_rows_pins_each_rule(tmp_path):
         csv.DictWriter(f, fieldnames=list(row), lineterminator="\n").writerow({**row, "accuracy": "inf"})
     with pytest.raises(R.CorruptFile, match=r"line 4: accuracy 'inf' is not a percentage"):
         R.check_rows(path, record)
+
+
+# ---------------------------------------------------------------------------------------------
+# The book's inputs: one line naming the file, what is wrong and the fix
+
+
+def _book_root(tmp_path: Path) -> Path:
+    """A results folder with FJ1's quick metrics (5 seeds of one output) and its run.json."""
+    import pandas as pd
+
+    from dvnlib import results as R
+    d = tmp_path / "FJ1" / "quick"
+    d.mkdir(parents=True)
+    rows = [{"scenario": "FJ1", "profile": "quick", "method": "dvn", "seed": s, "task": 1, "task_name": "t",
+             "level": 1, "units": "1", "params": 10, "params_total": 20, "density": 0.5, "accuracy": 80.0 + s,
+             "train_accuracy": 90.0, "n_test": 100} for s in range(5)]
+    pd.DataFrame(rows, columns=R.COLUMNS).to_csv(d / "metrics.csv", index=False)
+    (d / "run.json").write_text(json.dumps({"scenario": "FJ1", "profile": "quick", "runs": {}}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("cell, says", [
+    ("abc", r"line 4, column accuracy: 'abc' is not a percentage in \[0, 100\]"),
+    ("", r"line 4, column accuracy: an empty cell is not a percentage"),
+    ("150", r"line 4, column accuracy: 150 is not a percentage"),
+])
+def test_a_bad_metrics_cell_names_the_file_and_the_fix(tmp_path, cell, says):
+    from dvnlib.report import sources as SRC
+    root = _book_root(tmp_path)
+    path = root / "FJ1" / "quick" / "metrics.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[11] = cell  # accuracy
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SRC.BadInput, match=rf"{path}, {says}.*; rerun `python -m dvnlib run FJ1 --profile quick` "
+                                           r"to rewrite it"):
+        SRC.load_metrics("FJ1", "quick", root)
+
+
+def test_a_truncated_json_names_the_file(tmp_path):
+    from dvnlib.report import records, sources as SRC
+    root = _book_root(tmp_path)
+    run_json = root / "FJ1" / "quick" / "run.json"
+    run_json.write_text(run_json.read_text()[:20])
+    with pytest.raises(SRC.BadInput, match=rf"{run_json} is not valid JSON .*rerun `python -m dvnlib run FJ1"):
+        records.run_records(root)
+    bench = root / "bench"
+    bench.mkdir()
+    (bench / "bench.json").write_text('{"device": "cpu", ')
+    with pytest.raises(SRC.BadInput, match=r"bench\.json is not valid JSON .*python -m dvnlib bench --out results/bench"):
+        SRC.load_bench_meta(root)
+    (bench / "inference.csv").write_text("scenario,ms_per_image\nJ2,0.5\nJ2,fast\n")
+    with pytest.raises(SRC.BadInput, match=r"inference\.csv, line 3, column ms_per_image: 'fast' is not a number above 0"):
+        SRC.load_bench(root)
+
+
+def test_the_seed_count_is_of_the_values_averaged():
+    import pandas as pd
+
+    from dvnlib.report import aggregate
+    df = pd.DataFrame([{"method": "dvn", "task": 1, "task_name": "t", "level": 1, "units": "1", "params": 1,
+                        "density": 1.0, "params_total": 1, "seed": s, "accuracy": [80, 81, None, 83, 84][s]}
+                       for s in range(5)])
+    a = aggregate(df)
+    assert a["seeds"].tolist() == [4] and a["accuracy"].tolist() == [82.0]

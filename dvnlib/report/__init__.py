@@ -32,7 +32,7 @@ from .records import bench_record, commands_table, run_records, status, study_re
 from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, NARROW_PROFILE,
                       book_profile, capacities, label, load_bench, load_bench_meta, load_bench_table, load_curves,
                       load_metrics, load_predictions, load_reported, load_anchor, load_reported_cost, rerun_command,
-                      results_dir, twin_name)
+                      BadInput, read_csv, read_json, results_dir, twin_name)
 from .stats import (Difference, aggregate, compare, diff_ci, difference, holm, mdd, mean_ci, paired_bootstrap,
                     t_quantile, welch_ci)
 from .tables import (FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,

@@ -18,8 +18,8 @@ from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
 from .records import bench_record, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
                       twin_name, curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
-                      load_curves, load_metrics, load_records, load_reported, order_methods, rerun_command,
-                      results_dir)
+                      load_curves, load_metrics, load_records, load_reported, order_methods, read_csv,
+                      rerun_command, results_dir)
 from .tables import FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, convergence_table, fh1_anchor_table, budget_table, finetune_table, ours_table, twins_table
 
 
@@ -373,7 +373,7 @@ def show_finetune_sweep(profile: str = "study"):
     if not f.is_file():
         _md("**Not yet computed:** `results/FS1/sweep/finetune.csv` is missing (`python scripts/sweep_finetune.py`).")
         return
-    df = pd.read_csv(f, dtype={"units": str})
+    df = read_csv(f, dtype={"units": str})
     try:
         p = S.get("FS1").profile(profile)
         chosen = (p.finetune_lr_scale, p.warmup)

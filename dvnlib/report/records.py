@@ -2,14 +2,13 @@
 what this build found, and the benchmark's and the whole study's records."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from .. import scenarios as S
 from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, FAMILY_METHODS, STUDY_ABLATIONS, ablations_for, book_profile,
-                      load_bench, load_bench_meta, load_metrics, order_methods, rerun_command, results_dir)
+                      load_bench, load_bench_meta, load_metrics, order_methods, read_json, rerun_command, results_dir)
 
 
 def run_records(root=None) -> pd.DataFrame:
@@ -17,7 +16,7 @@ def run_records(root=None) -> pd.DataFrame:
     root = Path(root or results_dir())
     rows = []
     for f in sorted(root.glob("*/*/run.json")):
-        j = json.loads(f.read_text())
+        j = read_json(f)
         runs = j.get("runs", {})
         seeds = sorted({r["seed"] for rs in runs.values() for r in rs})
         finished = max((r.get("finished", "") for rs in runs.values() for r in rs), default=j.get("finished", ""))
@@ -99,7 +98,7 @@ def study_record(root=None, profile: str | None = None) -> dict | None:
              [f"{profile}_study.json", f"quick_study_{profile}.json"])
     for name in names:
         if (root / name).is_file():
-            return json.loads((root / name).read_text())
+            return read_json(root / name)
     return None
 
 

@@ -112,7 +112,7 @@ def twin_name(scenario: str, profile: str | None = None, root=None) -> str:
     profile = profile or book_profile(root)
     f = Path(root or results_dir()) / scenario / profile / "run.json"
     if f.is_file():
-        sizes = ((json.loads(f.read_text()).get("configuration") or {}).get("settings") or {}).get("train_sizes")
+        sizes = ((read_json(f).get("configuration") or {}).get("settings") or {}).get("train_sizes")
     else:
         try:
             sizes = getattr(S.get(scenario).profile(profile), "train_sizes", None)
@@ -136,6 +136,88 @@ def rerun_command(scenario: str, profile: str | None = None, ablations: bool = F
 
 
 # --------------------------------------------------------------------------------------------
+# Reading a book input: checked by content, and named when it is wrong
+
+class BadInput(ValueError):
+    """A book input that is there but wrong (garbage, truncated, a non-numeric or out-of-range
+    cell): one line naming the file, what is wrong, and the command that writes it again."""
+
+
+def _fix(path: Path) -> str:
+    """The command that rewrites ``path``, from where it lies under the results folder."""
+    parts = Path(path).parts
+    if "bench" in parts:
+        return f"rerun `{BENCH_COMMAND}` to rewrite it"
+    if "deploy" in parts:
+        return "rerun `python -m dvnlib zoo --profile PROFILE --out results/deploy/zoo.csv` to rewrite it"
+    if "runs" in parts:  # <results>/<scenario>/<profile>/runs/<method>/<config>/seed<N>.*
+        i = parts.index("runs")
+        seed = Path(path).name.split(".")[0][len("seed"):]
+        return (f"delete it and rerun `python -m dvnlib run {parts[i - 2]} --profile {parts[i - 1]} --methods "
+                f"{parts[i + 1]} --seeds {seed}` to train that run again")
+    if path.name in ("metrics.csv", "run.json") and len(parts) >= 3:
+        return (f"rerun `python -m dvnlib run {parts[-3]} --profile {parts[-2]}` to rewrite it (finished runs "
+                "are read back, not trained)")
+    return "write it again with the command that produced it (see the reproducibility page)"
+
+
+def read_json(path) -> dict:
+    """A JSON object from ``path``; ``BadInput`` naming the file if it is not one."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{path} is not valid JSON (truncated or garbage: {e}); {_fix(path)}") from None
+    if not isinstance(obj, dict):
+        raise BadInput(f"{path} holds a JSON {type(obj).__name__}, not an object; {_fix(path)}")
+    return obj
+
+
+# Columns of the book's CSVs whose every value must be a number in range: (test, what is expected).
+_POSITIVE = (lambda v: v > 0, "a number above 0")
+_COUNT = (lambda v: v >= 1 and float(v).is_integer(), "a whole number of at least 1")
+_PERCENT = (lambda v: 0 <= v <= 100, "a percentage in [0, 100]")
+RANGES: dict[str, tuple] = {
+    "seed": (lambda v: v >= 0 and float(v).is_integer(), "a whole number of 0 or more"),
+    "repeat": (lambda v: v >= 0 and float(v).is_integer(), "a whole number of 0 or more"),
+    **{c: _COUNT for c in ("task", "level", "params", "params_total", "n_test", "macs", "batch_size", "batch",
+                          "threads", "repeats", "rounds", "onnx_bytes")},
+    "steps": (lambda v: v >= 0 and float(v).is_integer(), "a whole number of 0 or more"),
+    "epochs": (lambda v: v >= 0, "a number of 0 or more"),
+    **{c: _PERCENT for c in ("accuracy", "train_accuracy", "onnx_accuracy")},
+    **{c: _POSITIVE for c in ("density", "ms_per_image", "ms_per_image_min", "ms_per_image_max", "latency_ms",
+                             "latency_ms_min", "latency_ms_max", "step_ms", "step_ms_min", "step_ms_max",
+                             "data_ms", "data_ms_min", "data_ms_max", "full_step_ms", "masked_step_ms",
+                             "masked_step_ms_min", "masked_step_ms_max", "speedup", "speedup_paired",
+                             "speedup_vs_masked", "speedup_vs_masked_paired", "speedup_vs_first", "mac_ratio",
+                             "masked_mac_ratio", "ratio_to_ideal", "ratio_to_ideal_paired")},
+    "fraction_of_step": (lambda v: v >= 0, "a number of 0 or more"),
+}
+
+
+def read_csv(path, **kw) -> pd.DataFrame:
+    """``pd.read_csv`` of a book input, checked by content: every column of ``RANGES`` it has
+    holds a finite number in range in every row (an empty or non-numeric cell would be averaged
+    away while the tables still count it). Raises ``BadInput`` naming the file, the line, the
+    column, the value and the fix."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise BadInput(f"{path} is not a readable CSV ({' '.join(str(e).split())[:200]}); {_fix(path)}") from None
+    for col in (c for c in df.columns if c in RANGES):
+        test, expected = RANGES[col]
+        values = pd.to_numeric(df[col], errors="coerce")
+        ok = values.apply(lambda v: bool(pd.notna(v) and np.isfinite(v) and test(v)))
+        if not ok.all():
+            i = int(np.flatnonzero(~ok.to_numpy())[0])
+            raw = df[col].iloc[i]
+            shown = "an empty cell" if pd.isna(raw) else repr(raw) if isinstance(raw, str) else f"{float(raw):g}"
+            raise BadInput(f"{path}, line {i + 2}, column {col}: {shown} is not {expected}; {_fix(path)}")
+    return df
+
+
+# --------------------------------------------------------------------------------------------
 # Our runs
 
 def load_metrics(scenario: str, profile: str | None = None, root=None) -> pd.DataFrame | None:
@@ -144,7 +226,7 @@ def load_metrics(scenario: str, profile: str | None = None, root=None) -> pd.Dat
     path = Path(root or results_dir()) / scenario / (profile or book_profile(root)) / "metrics.csv"
     if not path.is_file():
         return None
-    df = pd.read_csv(path, dtype={"units": str, "task_name": str, "method": str})
+    df = read_csv(path, dtype={"units": str, "task_name": str, "method": str})
     return df if len(df) else None
 
 
@@ -169,7 +251,7 @@ def curves_path(scenario: str, root=None) -> Path:
 def load_curves(root=None) -> pd.DataFrame | None:
     """Every ``<results>/<scenario>/curves/curve.csv`` in one frame (``CURVE_COLUMNS``: test and
     train accuracy of one output after ``steps`` SGD steps of one seed), or None if there is none."""
-    parts = [pd.read_csv(f) for f in sorted(Path(root or results_dir()).glob("*/curves/curve.csv"))]
+    parts = [read_csv(f) for f in sorted(Path(root or results_dir()).glob("*/curves/curve.csv"))]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else None
 
@@ -180,8 +262,8 @@ def load_records(scenario: str, profile: str, method: str = "*", root=None) -> p
     or None if there is none."""
     parts = []
     for rec in sorted((Path(root or results_dir()) / scenario / profile / "runs").glob(f"{method}/*/seed*.json")):
-        meta = json.loads(rec.read_text())
-        rows = pd.read_csv(rec.with_suffix(".csv"), dtype={"units": str})
+        meta = read_json(rec)
+        rows = read_csv(rec.with_suffix(".csv"), dtype={"units": str})
         steps = meta.get("steps_per_task", {})
         rows["overrides"] = ", ".join(f"{k}={v}" for k, v in sorted(meta.get("overrides", {}).items())) or "none"
         rows["steps"] = [max(steps.get(str(t), {}).values(), default=None) for t in rows["task"]]
@@ -227,21 +309,21 @@ def load_bench(root=None) -> pd.DataFrame | None:
     extracted level under the benchmark's headline engine. Within a group of ``BENCH_KEYS``, rows
     with the same ``repeat`` were timed in the same round."""
     f = bench_dir(root) / "inference.csv"
-    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
+    return read_csv(f, dtype={"units": str}) if f.is_file() else None
 
 
 def load_bench_meta(root=None) -> dict | None:
     """``bench/bench.json`` (``bench.public``), or None: device, hardware, versions, git, date,
     the headline ``engine``, ``plan``, ``quick``, ``wall_seconds``, ``switches``."""
     f = bench_dir(root) / "bench.json"
-    return json.loads(f.read_text()) if f.is_file() else None
+    return read_json(f) if f.is_file() else None
 
 
 def load_bench_table(name: str, root=None) -> pd.DataFrame | None:
     """``bench/tables/<name>.csv``, or None: ``levels`` (every engine), ``training``, ``data``,
     ``targets`` (target, value, threshold, met)."""
     f = bench_dir(root) / "tables" / f"{name}.csv"
-    return pd.read_csv(f, dtype={"units": str}) if f.is_file() else None
+    return read_csv(f, dtype={"units": str}) if f.is_file() else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +338,7 @@ def predictions_paths(scenario: str, profile: str, root=None) -> list[Path]:
     base = Path(root or results_dir()) / scenario / profile
     key = "*"
     if (base / "run.json").is_file():
-        key = json.loads((base / "run.json").read_text()).get("configuration_key") or "*"
+        key = read_json(base / "run.json").get("configuration_key") or "*"
     return sorted(base.glob(f"runs/*/{key}/seed*.predictions.npz"))
 
 

@@ -147,7 +147,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         train = mean_ci(g["train_accuracy"]) if has_train else Estimate(math.nan, math.nan, 0)
         rows.append({**dict(zip(KEYS, key)), "params": g["params"].iloc[0], "density": g["density"].iloc[0],
                      "params_total": g["params_total"].iloc[0], "accuracy": test.mean, "ci95": test.half,
-                     "seeds": g["seed"].nunique(), "train_accuracy": train.mean, "train_ci95": train.half})
+                     # the seeds the mean is over: those with a number, never the rows' count
+                     "seeds": g.loc[g["accuracy"].notna(), "seed"].nunique(),
+                     "train_accuracy": train.mean, "train_ci95": train.half})
     return pd.DataFrame(rows, columns=[*KEYS, "params", "density", "params_total", "accuracy", "ci95", "seeds",
                                        "train_accuracy", "train_ci95"])
 
