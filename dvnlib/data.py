@@ -230,6 +230,13 @@ def _read_stl10(root: Path, split: str, download: bool) -> _Raw:
     return _Raw(torch.from_numpy(ds.data).contiguous(), y, y, _NUM_LABELS["stl10"])
 
 
+def _text(path: Path, root: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as e:  # its message names no file
+        raise _corrupt("tiny_imagenet", root, path, f"not text: {e.reason} at byte {e.start}") from None
+
+
 def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Path], list[int]]:
     """wnids (class order), image files and labels of a Tiny-ImageNet split; 'test' is the
     labelled val split (the zip's test/ has no labels)."""
@@ -239,7 +246,7 @@ def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Pat
     wnids_file = base / "wnids.txt"
     if not wnids_file.is_file():
         raise fail(f"no {wnids_file}")
-    wnids = [w.strip() for w in wnids_file.read_text().splitlines() if w.strip()]
+    wnids = [w.strip() for w in _text(wnids_file, root).splitlines() if w.strip()]
     label_of = {w: i for i, w in enumerate(wnids)}
     files: list[Path] = []
     labels: list[int] = []
@@ -254,7 +261,7 @@ def _tiny_index(base: Path, root: Path, split: str) -> tuple[list[str], list[Pat
         annotations = base / "val" / "val_annotations.txt"
         if not annotations.is_file():
             raise fail(f"no {annotations}")
-        for line in annotations.read_text().splitlines():
+        for line in _text(annotations, root).splitlines():
             if not line.strip():
                 continue
             parts = line.split("\t")

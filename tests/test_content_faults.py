@@ -374,3 +374,12 @@ def test_the_seed_count_is_of_the_values_averaged():
                        for s in range(5)])
     a = aggregate(df)
     assert a["seeds"].tolist() == [4] and a["accuracy"].tolist() == [82.0]
+
+
+def test_an_undecodable_text_file_of_a_dataset_is_named(tmp_path):
+    from test_data import _write_tiny_imagenet
+    base = _write_tiny_imagenet(tmp_path)
+    (base / "wnids.txt").write_bytes(b"\xff\xfe\x00garbage")
+    task = dvnlib.scenario("J2").tasks[0]
+    with pytest.raises(D.DatasetCorrupt, match=r"wnids\.txt is not a valid tiny_imagenet file \(not text"):
+        D.load_task(task, "train", tmp_path)
