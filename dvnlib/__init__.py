@@ -8,6 +8,8 @@ CVPR 2019), reproduced.
     info = dvnlib.summary("J2")         # parameters and density of every (task, level)
     net = dvnlib.load("FJ2", "quick", seed=0)                    # a run's kept, trained network
     dvnlib.export(net, 1, net.level_for(1, 100_000), "m.onnx")  # one (task, level) under a budget
+    level, precision = net.level_for(1, max_bytes=200_000)       # by file size, as the zoo measured
+    dvnlib.export(net, 1, level, "m8.onnx", precision=precision)
 
 Your own tasks (``dvnlib.tasks``)::
 
@@ -76,7 +78,8 @@ def load(scenario, profile, seed, method="dvn", root="results", overrides=None):
     return _load(scenario, profile, seed, method, root, overrides)
 
 
-def export(net, task, level, path, preprocess=None):
-    """One (task, level) of ``net`` as an ONNX file; see ``dvnlib.deploy.export``."""
+def export(net, task, level, path, preprocess=None, *, precision="float32", calibration=None, data_root=None):
+    """One (task, level) of ``net`` as an ONNX file, float32 or int8; see ``dvnlib.deploy.export``."""
     from .deploy import export as _export
-    return _export(net, task, level, path, preprocess)
+    return _export(net, task, level, path, preprocess, precision=precision, calibration=calibration,
+                   data_root=data_root)

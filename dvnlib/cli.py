@@ -1,5 +1,5 @@
 """Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib run FJ1 [--profile quick]``,
-``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-params N --out F.onnx``,
+``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-bytes N --out F.onnx``,
 ``python -m dvnlib zoo --profile study --out results/deploy/zoo.csv``.
 
 Errors in what the user asked for or in the environment (an unknown scenario, an inconsistent
@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--level", type=_at_least_1, help="the level to export")
     which.add_argument("--max-params", type=_at_least_1, help="export the largest level with at most this many parameters")
+    which.add_argument("--max-bytes", type=_at_least_1, help="export the (level, precision) of the best accuracy the "
+                       "zoo measured whose file has at most this many bytes")
+    e.add_argument("--precision", choices=("float32", "int8"), help="float32 (default) or int8 (static "
+                   "quantisation calibrated on the task's training images); --max-bytes chooses it")
+    e.add_argument("--data-root", help="where int8 finds its calibration images (default: $DVN_DATA, else data/)")
     e.add_argument("--out", required=True, help="the ONNX file to write")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
                    help="the settings the run was given (its --set), to export that run's model (repeatable)")
@@ -157,7 +162,8 @@ def _export(args) -> None:
     from .deploy import export_output  # imports torch and onnx: kept out of the other commands' path
     overrides = dict(_setting(x) for x in args.overrides) or None
     print(json.dumps(export_output(args.scenario, args.profile, args.seed, args.task, args.out, args.level,
-                                   args.max_params, root=args.results, overrides=overrides)))
+                                   args.max_params, root=args.results, overrides=overrides,
+                                   precision=args.precision, max_bytes=args.max_bytes, data_root=args.data_root)))
 
 
 def _zoo(args) -> None:

@@ -20,12 +20,28 @@ task's classes, in the order of its class list (``classes`` in the model's metad
 ``OPSET``; the batch axis is dynamic. The file is written atomically: a full disk or a kill
 leaves a previous file at that path as it was.
 
+**Precision.** ``precision="int8"`` writes the same graph statically quantised by ONNX Runtime
+(``onnxruntime.quantization.quantize_static``) in the QDQ format: per-channel symmetric int8
+weights, uint8 (asymmetric) activations, their ranges calibrated (min/max) on ``CALIBRATION``
+training images of the task, a fixed subset drawn by ``CALIBRATION_SEED``. QDQ, because the file
+stays a standard ONNX graph (QuantizeLinear/DequantizeLinear pairs around float operators) that
+any runtime can execute, ONNX Runtime on the CPU and in the browser (WebAssembly) fuses into
+integer kernels, and a runtime without int8 kernels still runs exactly. Per-channel weights,
+because the channels of a unit have very different ranges; uint8 activations, because they
+follow ReLUs and the x86 integer kernels (VNNI) take unsigned activations with signed weights.
+The preprocessing (every node before the first convolution) stays float: it computes whole grey
+levels, which an 8-bit scale would round.
+
+**Budgets.** ``level_for(net, task, max_bytes=...)`` (``net.level_for``) picks the (level,
+precision) of the best accuracy recorded in the zoo (``dvnlib/zoo.py``) whose file fits.
+
 ``load`` finds the model a run kept (``trained.py``) from the names a run was asked with, and
 ``recorded_accuracy`` reads that run's test accuracy of an output, which the export command
 reports beside the file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -38,6 +54,9 @@ from . import trained
 
 OPSET = 17
 INPUT, OUTPUT = "images", "logits"
+PRECISIONS = ("float32", "int8")
+CALIBRATION = 512  # training images an int8 file's activation ranges are calibrated on
+CALIBRATION_SEED = 0
 HALF_UP = 0.5 + 1e-3  # rounding offset after each resize pass (see ``deployable``)
 
 
@@ -147,10 +166,16 @@ def deployable(net, task: int, level: int, preprocess: Preprocess | None = None)
     return Deployed().eval()
 
 
-def export(net, task: int, level: int, path, preprocess: Preprocess | None = None) -> Path:
-    """Write the ONNX file of output (task, level) alone (see the module docstring)."""
+def export(net, task: int, level: int, path, preprocess: Preprocess | None = None, *,
+           precision: str = "float32", calibration=None, data_root=None) -> Path:
+    """Write the ONNX file of output (task, level) alone (see the module docstring) at
+    ``precision`` (``PRECISIONS``). int8 is calibrated on ``calibration`` (uint8 raw images,
+    N x C x H x W at the native size) or, by default, on ``CALIBRATION`` of the task's training
+    images read from ``data_root`` (``data.load_task``)."""
     import onnx
     import torch
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
     m = deployable(net, task, level, preprocess)
     p = preprocess or preprocess_for(net, task)
     c = net.tasks[task - 1].in_channels
@@ -164,9 +189,12 @@ def export(net, task: int, level: int, path, preprocess: Preprocess | None = Non
         torch.onnx.export(m, (x,), buf, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, dynamo=False)
     model = onnx.load_from_string(buf.getvalue())
+    if precision == "int8":
+        images = calibration if calibration is not None else calibration_images(net, task, data_root)
+        model = quantize(model, images)
     info = getattr(net, "info", {}) or {}
     meta = {"task": task, "level": level, "units": ",".join(map(str, net.units(task, level))),
-            "input": f"uint8 N x {c} x {p.native} x {p.native}, raw pixel values",
+            "precision": precision, "input": f"uint8 N x {c} x {p.native} x {p.native}, raw pixel values",
             "producer": "dvnlib (Deep Virtual Networks, reproduced)"}
     for k in trained.IDENTITY:
         if k in info:
@@ -174,9 +202,69 @@ def export(net, task: int, level: int, path, preprocess: Preprocess | None = Non
     if info:
         t = info["tasks"][task - 1]
         meta["task_name"], meta["classes"] = t["name"], json.dumps(t["class_names"])
+    del model.metadata_props[:]
     onnx.helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
     R.atomic_write_bytes(path, model.SerializeToString())
     return path
+
+
+def calibration_images(net, task: int, data_root=None):
+    """The ``CALIBRATION`` training images of ``task`` that int8 files are calibrated on: a fixed
+    subset (``data.load_task``'s, balanced over labels, drawn by ``CALIBRATION_SEED``), raw uint8
+    at the native size, as the exported file receives them."""
+    from .data import load_task
+    info = getattr(net, "info", None)
+    if not info:
+        raise ValueError("int8 export calibrates on the task's training images, which it finds from a network "
+                         "of dvnlib.load (net.info); for another network pass calibration=<uint8 images>")
+    s = S.with_profile(info["scenario"], info["profile"], **info["overrides"])
+    return load_task(s.tasks[task - 1], "train", data_root, CALIBRATION, seed=CALIBRATION_SEED, native=True).x
+
+
+def quantize(model, images):
+    """``model`` (a float ONNX ModelProto of ``export``) statically quantised as the module
+    docstring says, its activation ranges from ``images`` (uint8, N x C x H x W)."""
+    import tempfile
+
+    import numpy as np
+    import onnx
+    from onnxruntime import quantization as Q
+    x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
+    if x.dtype != np.uint8 or x.ndim != 4 or len(x) == 0:
+        raise ValueError(f"calibration images must be uint8 N x C x H x W raw pixels, got {x.dtype} {x.shape}")
+
+    class Reader(Q.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{INPUT: x[i:i + 64]} for i in range(0, len(x), 64)])
+
+        def get_next(self):
+            return next(self.batches, None)
+    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+        # ONNX Runtime's own pre-processing (shape inference, constant folding) first: it makes
+        # the folded BN biases initialisers, which the quantiser then stores as int32.
+        pre, out = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        Q.shape_inference.quant_pre_process(model, pre)
+        nodes = onnx.load(str(pre)).graph.node
+        first_conv = next(i for i, n in enumerate(nodes) if n.op_type == "Conv")
+        Q.quantize_static(pre, out, Reader(), quant_format=Q.QuantFormat.QDQ, per_channel=True,
+                          activation_type=Q.QuantType.QUInt8, weight_type=Q.QuantType.QInt8,
+                          nodes_to_exclude=[n.name for n in nodes[:first_conv]],
+                          calibrate_method=Q.CalibrationMethod.MinMax)
+        return onnx.load(str(out))
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's quantiser advises on the root logger (``logging.warning``) about choices
+    this module makes on purpose; its advice is silenced while it runs."""
+    import logging
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def session(path, threads: int = 1):
@@ -198,27 +286,38 @@ def predict(sess, images, batch: int = 256):
 
 def export_output(scenario: str, profile: str, seed: int, task: int, out, level: int | None = None,
                   max_params: int | None = None, method: str = "dvn", root="results",
-                  overrides: dict | None = None) -> dict:
-    """``python -m dvnlib export``: load the kept model, pick the level (given, or the largest
-    within ``max_params``), export it; what was written, with the run's test accuracy."""
+                  overrides: dict | None = None, precision: str | None = None,
+                  max_bytes: int | None = None, data_root=None) -> dict:
+    """``python -m dvnlib export``: load the kept model, pick the level (given, the largest within
+    ``max_params``, or the (level, precision) of the best accuracy the zoo measured within
+    ``max_bytes``), export it; what was written, with the run's test accuracy."""
     from . import accounting
     s = S.get(scenario)
     s.profile(profile)  # an unknown profile names the valid ones
-    if (level is None) == (max_params is None):
-        raise ValueError("give exactly one of level (--level) and a parameter budget (--max-params)")
+    if sum(x is not None for x in (level, max_params, max_bytes)) != 1:
+        raise ValueError("give exactly one of level (--level), a parameter budget (--max-params) and a byte "
+                         "budget (--max-bytes)")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: valid precisions are {', '.join(PRECISIONS)}")
+    if max_bytes is not None and precision is not None:
+        raise ValueError("a byte budget (--max-bytes) chooses the precision too: leave out --precision")
     n = len(s.tasks)
     if not (isinstance(task, int) and 1 <= task <= n):
         raise ValueError(f"unknown task {task!r}: {s.id} has tasks 1..{n} "
                          f"({', '.join(f'{i + 1}: {t.name}' for i, t in enumerate(s.tasks))})")
     net = load(scenario, profile, seed, method, root, overrides)
-    level = net.level_for(task, max_params) if level is None else level
+    if max_bytes is not None:
+        level, precision = net.level_for(task, max_bytes=max_bytes)
+    elif level is None:
+        level = net.level_for(task, max_params)
+    precision = precision or "float32"
     lay = trained.layout_from_json(net.info["layout"])
     from .units import check_output
     check_output(lay.config, task, level)
     params = accounting.output_cost(lay, task, level)[0]
     acc = recorded_accuracy(net, task, level)
-    path = export(net, task, level, out)
+    path = export(net, task, level, out, precision=precision, data_root=data_root)
     return {"scenario": s.id, "profile": profile, "seed": seed, "task": task,
-            "task_name": net.info["tasks"][task - 1]["name"], "level": level,
+            "task_name": net.info["tasks"][task - 1]["name"], "level": level, "precision": precision,
             "units": list(net.units(task, level)), "params": params, "accuracy": acc,
             "file": str(path), "bytes": path.stat().st_size}

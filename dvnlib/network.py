@@ -233,9 +233,18 @@ class DVNNet(nn.Module):
     def units(self, task: int, level: int) -> tuple[int, ...]:
         return U.level_units(self.config, task, level)
 
-    def level_for(self, task: int, max_params: int) -> int:
-        """The largest level of ``task`` whose parameters (as ``summary`` counts them) fit
-        ``max_params``; a budget below level 1 raises an error that lists every level."""
+    def level_for(self, task: int, max_params: int | None = None, *, max_bytes: int | None = None, zoo=None):
+        """With ``max_params``: the largest level of ``task`` whose parameters (as ``summary``
+        counts them) fit; a budget below level 1 raises an error that lists every level.
+        With ``max_bytes`` (a kept model, ``dvnlib.load``): the ``(level, precision)`` whose
+        exported file fits with the best accuracy the zoo measured (``dvnlib.zoo.choose``; ``zoo``
+        a CSV path or its rows, by default the one beside the model's results)."""
+        if (max_params is None) == (max_bytes is None):
+            raise ValueError("give exactly one budget: max_params (parameters) or max_bytes (file bytes)")
+        if max_bytes is not None:
+            from .zoo import choose, recorded
+            U.check_output(self.config, task, 1)
+            return choose(recorded(self, zoo), task, max_bytes)
         from .accounting import level_for
         return level_for(Layout("", self.spec, self.tasks, self.config, self.unit_sizes, self.bn_mode),
                          task, max_params)

@@ -257,12 +257,115 @@ def test_the_zoo_command_writes_every_level_and_the_book_summarises_it(kept, tmp
                      "--rounds", "2", "--out", str(out), *SET]) == 0
     df = pd.read_csv(out)
     assert tuple(df.columns) == zoo.COLUMNS
-    assert sorted(zip(df["task"], df["level"])) == sorted(net.outputs)
+    assert sorted(zip(df["task"], df["level"], df["precision"])) == sorted(
+        (t, l, p) for t, l in net.outputs for p in deploy.PRECISIONS)
     for r in df.itertuples():  # the exported files reproduce the run's recorded accuracies
         assert r.accuracy == deploy.recorded_accuracy(net, r.task, r.level)
-        assert r.onnx_accuracy == pytest.approx(r.accuracy, abs=0.1)
+        assert r.onnx_accuracy == pytest.approx(r.accuracy, abs=0.1 if r.precision == "float32" else 3)
+        assert (r.config, r.key) == (net.info["config"], net.info["key"])
     summary = report.zoo_summary(df)
-    assert len(report.zoo_table(summary)) == len(net.outputs) and set(summary["seeds"]) == {1}
+    assert len(report.zoo_table(summary)) == 2 * len(net.outputs) and set(summary["seeds"]) == {1}
+
+
+@needs_data
+def test_an_int8_file_is_smaller_and_predicts_as_float32_on_real_images(kept, tmp_path):
+    """Static int8 (QDQ, per-channel weights, calibrated on the task's training images) of the
+    top level, against its float32 file, on the real test images."""
+    import onnx
+    _, net = kept
+    s = S.with_profile("FJ1", "smoke", **SMALL)
+    x = D.load_task(s.tasks[0], "test", None, 256, native=True).x
+    top = max(l for t, l in net.outputs if t == 1)
+    f32 = deploy.export(net, 1, top, tmp_path / "f32.onnx")
+    i8 = deploy.export(net, 1, top, tmp_path / "i8.onnx", precision="int8")
+    assert i8.stat().st_size < 0.45 * f32.stat().st_size
+    a, b = _ort_logits(f32, x), _ort_logits(i8, x)
+    assert float((a.argmax(1) == b.argmax(1)).float().mean()) >= 0.97
+    assert (a - b).abs().max() <= 0.2 * a.abs().max()
+    m = onnx.load(str(i8))
+    ops = {n.op_type for n in m.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ, not integer-only operators
+    weights = {i.name: i for i in m.graph.initializer}
+    conv_w = [weights[n.input[0]] for n in m.graph.node if n.op_type == "DequantizeLinear"
+              and n.input[0] in weights and len(weights[n.input[0]].dims) == 4]
+    assert conv_w and all(w.data_type == onnx.TensorProto.INT8 for w in conv_w)
+    scales = [weights[n.input[1]] for n in m.graph.node if n.op_type == "DequantizeLinear"
+              and n.input[0] in weights and len(weights[n.input[0]].dims) == 4]
+    assert all(len(sc.dims) == 1 and sc.dims[0] > 1 for sc in scales)  # one scale per output channel
+    assert {p.key: p.value for p in m.metadata_props}["precision"] == "int8"
+    # calibration is a fixed subset of the task's training images: the same file twice
+    assert deploy.export(net, 1, top, tmp_path / "again.onnx", precision="int8").read_bytes() == i8.read_bytes()
+    with pytest.raises(ValueError, match="valid precisions are float32, int8"):
+        deploy.export(net, 1, top, tmp_path / "x.onnx", precision="fp16")
+
+
+ZOO = [  # one model's recorded files, task 1 (and one row of task 2)
+    {"task": 1, "level": 1, "precision": "float32", "onnx_bytes": 90_000, "onnx_accuracy": 90.0},
+    {"task": 1, "level": 1, "precision": "int8", "onnx_bytes": 60_000, "onnx_accuracy": 89.0},
+    {"task": 1, "level": 2, "precision": "float32", "onnx_bytes": 320_000, "onnx_accuracy": 92.0},
+    {"task": 1, "level": 2, "precision": "int8", "onnx_bytes": 120_000, "onnx_accuracy": 92.0},
+    {"task": 1, "level": 3, "precision": "int8", "onnx_bytes": 220_000, "onnx_accuracy": 91.5},
+    {"task": 2, "level": 1, "precision": "int8", "onnx_bytes": 10, "onnx_accuracy": 99.0},
+]
+
+
+@pytest.mark.parametrize("budget, choice", [
+    (60_000, (1, "int8")), (89_999, (1, "int8")), (90_000, (1, "float32")),
+    (120_000, (2, "int8")),  # level 2 int8 beats level 1 float32
+    (10 ** 9, (2, "int8")),  # a tie in accuracy goes to the smaller file; level 3 is less accurate
+])
+def test_a_byte_budget_picks_the_best_recorded_accuracy_that_fits(budget, choice):
+    from dvnlib import zoo
+    got = zoo.choose(ZOO, 1, budget)
+    assert got == choice and (got.level, got.precision) == choice
+
+
+def test_a_byte_budget_below_every_file_is_one_line_listing_the_sizes():
+    from dvnlib import zoo
+    with pytest.raises(ValueError) as e:
+        zoo.choose(ZOO, 1, 59_999)
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and "59,999" in msg
+    for r in ZOO[:5]:
+        assert f"level {r['level']} {r['precision']}: {r['onnx_bytes']:,}" in msg
+    with pytest.raises(ValueError, match="unknown task 3"):
+        zoo.choose(ZOO, 3, 10 ** 9)
+
+
+@needs_data
+def test_level_for_by_bytes_reads_the_zoo_rows_of_that_model(kept, tmp_path):
+    root, net = kept
+    ident = {k: net.info[k] for k in ("scenario", "profile", "method", "seed", "config", "key")}
+    rows = [{**ident, **r} for r in ZOO] + [{**ident, "key": "another run", **ZOO[2], "onnx_accuracy": 99.9}]
+    assert net.level_for(1, max_bytes=500_000, zoo=rows) == (2, "int8")  # the other run's row is not read
+    assert net.level_for(1, 50_000) == 1  # a parameter budget still gives a level
+    with pytest.raises(ValueError, match="exactly one budget"):
+        net.level_for(1, 50_000, max_bytes=1)
+    with pytest.raises(FileNotFoundError) as e:
+        net.level_for(1, max_bytes=10 ** 6)  # no zoo beside the model's results
+    assert str(root / "deploy" / "zoo.csv") in str(e.value) and "python -m dvnlib zoo --scenarios FJ1" in str(e.value)
+
+
+@needs_data
+def test_cli_export_by_bytes_takes_the_zoos_choice_and_its_precision(kept, tmp_path, capsys):
+    root, net = kept
+    assert cli.main(["zoo", "--scenarios", "FJ1", "--profile", "smoke", "--results", str(root), "--rounds", "1",
+                     "--out", str(root / "deploy" / "zoo.csv"), *SET]) == 0
+    from dvnlib import zoo
+    rows = zoo.read(root / "deploy" / "zoo.csv")
+    smallest = min(int(r["onnx_bytes"]) for r in rows if r["task"] == "2")
+    want = zoo.choose(rows, 2, smallest)
+    assert want.precision == "int8"  # the smallest file of a task is its level 1 in int8
+    capsys.readouterr()
+    out = tmp_path / "b.onnx"
+    assert cli.main(["export", "FJ1", "--profile", "smoke", "--task", "2", "--max-bytes", str(smallest),
+                     "--out", str(out), "--results", str(root), *SET]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["level"], r["precision"], r["bytes"]) == (want.level, "int8", smallest)
+    assert cli.main(["export", "FJ1", "--profile", "smoke", "--task", "2", "--max-bytes", str(smallest - 1),
+                     "--out", str(out), "--results", str(root), *SET]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"level 1 int8: {smallest:,}" in err
 
 
 def test_deployment_and_kept_models_never_import_the_books_report_package():

@@ -1,5 +1,6 @@
 """The model zoo as the book's deployment page shows it: a summary over seeds, its table and its
-figure, from the zoo CSV that ``python -m dvnlib zoo`` writes (``dvnlib/zoo.py``)."""
+figure (accuracy against bytes for every (task, level, precision), the frontier marked), from the
+zoo CSV that ``python -m dvnlib zoo`` writes (``dvnlib/zoo.py``)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -9,38 +10,67 @@ from .stats import fmt_ci, mean_ci
 
 
 def zoo_summary(df):
-    """Per (scenario, task, level): parameters, ONNX size, test accuracy mean and 95% interval
-    half-width over seeds (``stats.mean_ci``), median batch-1 latency (the median over seeds of
-    each seed's median). Reads a zoo CSV's rows; needs no torch."""
+    """Per (scenario, task, level, precision): parameters, ONNX size, the exported file's test
+    accuracy through ONNX Runtime (``onnx_accuracy``: what a byte budget is decided by), its mean
+    and 95% interval half-width over seeds (``stats.mean_ci``), the runs' recorded float32
+    accuracy (mean over seeds), median batch-1 latency (the median over seeds of each seed's
+    median), and whether the file is on its task's frontier (``on_frontier``). Reads a zoo CSV's
+    rows; needs no torch."""
+    if "precision" not in df:  # a zoo measured before int8 files were: float32 files only
+        df = df.assign(precision="float32")
     out = []
-    for (sc, prof, t, l), g in df.groupby(["scenario", "profile", "task", "level"], sort=True):
-        mean, half, n = mean_ci(g["accuracy"])
+    for (sc, prof, t, l, p), g in df.groupby(["scenario", "profile", "task", "level", "precision"], sort=True):
+        mean, half, n = mean_ci(g["onnx_accuracy"])
         out.append({"scenario": sc, "profile": prof, "task": int(t), "task_name": g["task_name"].iloc[0],
-                    "level": int(l), "units": str(g["units"].iloc[0]), "params": int(g["params"].iloc[0]),
-                    "onnx_kb": float(g["onnx_bytes"].median()) / 1024, "accuracy": mean, "ci95": half,
-                    "onnx_accuracy": float(g["onnx_accuracy"].mean()), "seeds": n,
-                    "latency_ms": float(g["latency_ms"].median())})
+                    "level": int(l), "precision": p, "units": str(g["units"].iloc[0]),
+                    "params": int(g["params"].iloc[0]), "onnx_bytes": int(g["onnx_bytes"].median()),
+                    "onnx_kb": float(g["onnx_bytes"].median()) / 1024, "onnx_accuracy": mean, "ci95": half,
+                    "accuracy": float(g["accuracy"].mean()), "seeds": n, "latency_ms": float(g["latency_ms"].median())})
     order = {sc: i for i, sc in enumerate(S.SCENARIOS)}  # the registry's order: FJ1 FJ2 FJ3 FH1 FS1
-    return pd.DataFrame(out).sort_values(["scenario", "task", "level"], key=lambda c: c.map(order)
-                                         if c.name == "scenario" else c, kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(out).sort_values(["scenario", "task", "level", "precision"], key=lambda c: c.map(order)
+                                        if c.name == "scenario" else c, kind="stable").reset_index(drop=True)
+    out["on_frontier"] = frontier(out)
+    return out
+
+
+def frontier(summary):
+    """Per (scenario, task), the files some byte budget picks: more accurate than every smaller
+    file of the task (mean accuracy over seeds; of equal sizes, one). The rule of
+    ``dvnlib.zoo.choose`` (best accuracy within the budget, ties to the smaller file), applied to
+    the means."""
+    on = pd.Series(False, index=summary.index)
+    for _, g in summary.groupby(["scenario", "task"], sort=False):
+        best = -float("inf")
+        for i, r in g.sort_values(["onnx_bytes", "onnx_accuracy"], ascending=[True, False]).iterrows():
+            if r["onnx_accuracy"] > best:
+                on[i], best = True, r["onnx_accuracy"]
+    return on
 
 
 def zoo_table(summary):
-    """The zoo as the book shows it: one row per (twin, task, level)."""
+    """The zoo as the book shows it: one row per (twin, task, level, precision)."""
     return pd.DataFrame({
         "scenario": summary["scenario"], "task": [f"{t}: {n}" for t, n in zip(summary["task"], summary["task_name"])],
-        "level": summary["level"], "units": summary["units"], "parameters": [f"{p:,}" for p in summary["params"]],
+        "level": summary["level"], "precision": summary["precision"], "units": summary["units"],
+        "parameters": [f"{p:,}" for p in summary["params"]],
         "ONNX file (kB)": [f"{k:.0f}" for k in summary["onnx_kb"]],
-        "test accuracy % (mean ± 95%)": [fmt_ci(m, h) for m, h in zip(summary["accuracy"], summary["ci95"])],
+        "file's test accuracy % (mean ± 95%)": [fmt_ci(m, h) for m, h in zip(summary["onnx_accuracy"], summary["ci95"])],
         "seeds": summary["seeds"],
-        "ONNX Runtime accuracy %": [f"{a:.1f}" for a in summary["onnx_accuracy"]],
+        "run's recorded accuracy % (float32)": [f"{a:.1f}" for a in summary["accuracy"]],
+        "on the frontier": ["yes" if f else "" for f in summary["on_frontier"]],
         "latency, batch 1 (ms)": [f"{x:.2f}" for x in summary["latency_ms"]]})
 
 
+MARKERS = {"float32": "o", "int8": "^"}
+
+
 def zoo_figure(summary):
-    """Accuracy against the memory budget (the ONNX file's size), one panel per twin, a line per
-    task through its levels, 95% intervals over seeds as error bars."""
+    """Accuracy against the memory budget (the ONNX file's size) for every (task, level,
+    precision), one panel per twin, a colour per task, a marker per precision, 95% intervals over
+    seeds as error bars; the frontier (``frontier``: the files a byte budget picks) filled and
+    joined by a step line, the files no budget picks hollow."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, NullFormatter
     scenarios = list(dict.fromkeys(summary["scenario"]))
     cols = min(3, len(scenarios))
@@ -50,21 +80,29 @@ def zoo_figure(summary):
         ax.set_visible(False)
     for ax, sc in zip(axes.flat, scenarios):
         d = summary[summary["scenario"] == sc]
-        for t, g in d.groupby("task"):
-            g = g.sort_values("level")
-            ax.errorbar(g["onnx_kb"], g["accuracy"], yerr=g["ci95"].fillna(0), marker="o", capsize=3,
-                        label=f"task {t}: {g['task_name'].iloc[0]}")
+        handles = []
+        for i, (t, g) in enumerate(d.groupby("task")):
+            colour = f"C{i}"
             for _, r in g.iterrows():
-                ax.annotate(f"L{r['level']}", (r["onnx_kb"], r["accuracy"]), textcoords="offset points",
+                ax.errorbar(r["onnx_kb"], r["onnx_accuracy"], yerr=0 if pd.isna(r["ci95"]) else r["ci95"],
+                            marker=MARKERS.get(r["precision"], "s"), color=colour, capsize=2,
+                            markerfacecolor=colour if r["on_frontier"] else "white", linestyle="none")
+                ax.annotate(f"L{r['level']}", (r["onnx_kb"], r["onnx_accuracy"]), textcoords="offset points",
                             xytext=(4, -10), fontsize=7)
+            f = g[g["on_frontier"]].sort_values("onnx_kb")
+            ax.step(f["onnx_kb"], f["onnx_accuracy"], where="post", color=colour, alpha=0.6)
+            handles.append(Line2D([], [], color=colour, label=f"task {t}: {g['task_name'].iloc[0]}"))
+        for p in dict.fromkeys(d["precision"]):
+            handles.append(Line2D([], [], color="grey", marker=MARKERS.get(p, "s"), linestyle="none", label=p))
+        handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="none",
+                              label="off the frontier"))
         ax.set_xscale("log")
-        ax.set_xticks(sorted(set(d["onnx_kb"].round(-1))))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{sc} ({d['profile'].iloc[0]} profile)", fontsize=10)
         ax.set_xlabel("memory budget: ONNX file (kB)")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     return fig
