@@ -222,20 +222,24 @@ def calibration_images(net, task: int, data_root=None):
 
 
 def quantize(model, images):
-    """``model`` (a float ONNX ModelProto of ``export``) statically quantised as the module
-    docstring says, its activation ranges from ``images`` (uint8, N x C x H x W)."""
+    """``model`` (a float ONNX ModelProto: ``export``'s, or any one-input image model)
+    statically quantised as the module docstring says, its activation ranges calibrated on
+    ``images`` (N x C x H x W, of the model's input type: raw uint8 for ``export``'s files)."""
     import tempfile
 
     import numpy as np
     import onnx
     from onnxruntime import quantization as Q
     x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
-    if x.dtype != np.uint8 or x.ndim != 4 or len(x) == 0:
-        raise ValueError(f"calibration images must be uint8 N x C x H x W raw pixels, got {x.dtype} {x.shape}")
+    name = model.graph.input[0].name
+    want = onnx.helper.tensor_dtype_to_np_dtype(model.graph.input[0].type.tensor_type.elem_type)
+    if x.dtype != want or x.ndim != 4 or len(x) == 0:
+        raise ValueError(f"calibration images must be {want} N x C x H x W, as the model takes them; "
+                         f"got {x.dtype} {x.shape}")
 
     class Reader(Q.CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{INPUT: x[i:i + 64]} for i in range(0, len(x), 64)])
+            self.batches = iter([{name: x[i:i + 64]} for i in range(0, len(x), 64)])
 
         def get_next(self):
             return next(self.batches, None)

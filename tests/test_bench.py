@@ -63,8 +63,8 @@ def test_inference_engines_give_the_extracted_outputs(scenario):
             ref = sub(x)
             torch.testing.assert_close(sub.fuse_bn()(x), ref, rtol=1e-4, atol=1e-5)
             for e in bench.cpu_engines(1):
-                if (e.onnx and not bench.onnxruntime_available()) or e.threads != 1:
-                    continue
+                if (e.onnx and not bench.onnxruntime_available()) or e.threads != 1 or e.int8:
+                    continue  # int8 rounds: test_the_int8_engine_runs_a_quantised_file_close_to_float32
                 call, xe, _ = bench.prepare(sub, e, x.shape)  # runs on its own fixed input xe
                 torch.testing.assert_close(call(), sub(xe.contiguous()), rtol=1e-4, atol=1e-5)
 
@@ -74,7 +74,7 @@ def test_engines_use_public_apis_only():
     from pathlib import Path
     src = "".join(f.read_text() for f in Path(bench.__file__).parent.glob("*.py"))
     assert "def prepare(" in src and "mkldnn" not in src and "torch._C" not in src
-    assert {e.name for e in bench.cpu_engines(1)} == {"plain", "fuse_bn+channels_last", "onnxruntime",
+    assert {e.name for e in bench.cpu_engines(1)} == {"plain", "fuse_bn+channels_last", "onnxruntime", "onnxruntime-int8",
                                                         "fuse_bn+channels_last@2threads"}
 
 
@@ -151,7 +151,7 @@ def test_json_schema_and_ratios(tiny_result):
         seen.add((e["engine"], e["scenario"], e["batch"], e["level"]))
     # the headline engine, ONNX Runtime and the fastest eager engine, at every level of both
     # networks and every batch
-    eager = min((s for s in r["switches"]["inference"] if s["batch"] == 2 and s["engine"] != "onnxruntime"),
+    eager = min((s for s in r["switches"]["inference"] if s["batch"] == 2 and not s["engine"].startswith("onnx")),
                 key=lambda s: s["full_ms_per_image"])["engine"]
     shown = {r["engine"]["name"], "onnxruntime", eager}
     assert len(shown) >= 2
@@ -172,7 +172,7 @@ def test_json_schema_and_ratios(tiny_result):
     assert t["engine_speedup"] == r["switches"]["training"][1]["speedup_vs_first"] > 0
     assert r["switches"]["training"][0]["speedup_vs_first"] == 1.0
     engines = {s["engine"] for s in r["switches"]["inference"]}
-    assert engines == {"plain", "fuse_bn+channels_last", "onnxruntime"}
+    assert engines == {"plain", "fuse_bn+channels_last", "onnxruntime", "onnxruntime-int8"}
     ort = [tg for tg in r["targets"] if tg["target"].startswith("onnxruntime:") and "MAC ratio" in tg["target"]]
     assert ort and all(tg["threshold"] == bench.ORT_MAC_SHARE_TARGET == 0.85 for tg in ort)
     assert r["targets"]
@@ -188,8 +188,36 @@ def test_json_schema_and_ratios(tiny_result):
 def test_headline_engine_is_the_fastest_full_network(tiny_result):
     r = tiny_result
     large = max(TINY.batches)
-    full = {s["engine"]: s["full_ms_per_image"] for s in r["switches"]["inference"] if s["batch"] == large}
+    full = {s["engine"]: s["full_ms_per_image"] for s in r["switches"]["inference"] if s["batch"] == large
+            and s["engine"] != bench.ORT_INT8}  # int8 is not a headline: it changes the numbers
     assert r["engine"]["name"] == min(full, key=full.get)
+
+
+def test_the_int8_engine_is_timed_against_float32_and_judged_at_the_full_network(tiny_result):
+    r = tiny_result
+    rows = {(x["batch"], x["level"]): x for x in r["int8"]}
+    assert set(rows) == {(b, l) for b in TINY.batches for l in range(1, 5)}  # every level of J2, both batches
+    t = {(lt.batch, lt.level, lt.engine.name): lt for lt in r["_timings"] if lt.scenario == "J2"}
+    for (b, l), x in rows.items():
+        f32, q = bench.ms_per_image(t[(b, l, bench.ORT)]), bench.ms_per_image(t[(b, l, bench.ORT_INT8)])
+        assert x["speedup"] == pytest.approx(np.median(f32) / np.median(q))
+        assert x["float32_ms_per_image"] == pytest.approx(np.median(f32))
+    (target,) = [tg for tg in r["targets"] if tg["target"].startswith("int8:")]
+    full = rows[(max(TINY.batches), 4)]
+    assert target["value"] == full["speedup"] and target["threshold"] == bench.INT8_TARGET == 1.5
+    assert target["met"] == (full["speedup"] >= 1.5) and f"batch {max(TINY.batches)}" in target["target"]
+    assert "int8 against float32" in bench.table(r)
+
+
+def test_the_int8_engine_runs_a_quantised_file_close_to_float32():
+    pytest.importorskip("onnxruntime")
+    net = _trained_bn("J2")
+    sub = net.extract(1, 4)
+    x = _x(net, 1, 8)
+    f32 = bench.prepare(sub, bench.Engine("f", fuse_bn=True, onnx=True, threads=1), x.shape)[0]()
+    q = bench.prepare(sub, bench.Engine("q", fuse_bn=True, onnx=True, int8=True, threads=1), x.shape)[0]()
+    assert not torch.equal(f32, q)  # quantised: not the float file
+    assert (f32 - q).abs().max() <= 0.2 * f32.abs().max()
 
 
 def test_write_is_complete_and_readable_by_the_book(tiny_result, tmp_path):
@@ -207,7 +235,8 @@ def test_write_is_complete_and_readable_by_the_book(tiny_result, tmp_path):
         assert row["device"] == "cpu" and row["torch"] and row["date"] and "commit" in row
         assert float(row["ms_per_image"]) > 0 and int(row["level"]) >= 1
     assert sorted(p.name for p in out.rglob("*")) == sorted(
-        ["inference.csv", "bench.json", "tables", "levels.csv", "training.csv", "data.csv", "targets.csv"])
+        ["inference.csv", "bench.json", "tables", "levels.csv", "training.csv", "data.csv", "targets.csv",
+         "int8.csv"])
     j = json.loads((out / "bench.json").read_text())
     assert "_timings" not in j and j["inference"]
     # the book's cost page reads only the headline rows (the tables/ folder is not globbed)

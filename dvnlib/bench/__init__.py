@@ -28,7 +28,10 @@ on public APIs: ``plain`` is the extracted ``CompactNet`` as it is, in eager PyT
 ``fuse_bn+channels_last`` folds BN into the convolutions (``CompactNet.fuse_bn``) and runs NHWC;
 ``onnxruntime`` (CPU) is the BN-folded level exported to ONNX (TorchScript exporter, opset
 ``deploy.OPSET``) and run by ONNX Runtime's CPU provider with full graph optimisation, what
-``dvnlib.deploy`` ships. Every level is timed under every engine in the same rounds; the headline
+``dvnlib.deploy`` ships; ``onnxruntime-int8`` is that file statically quantised as
+``deploy.export``'s int8 files are (``deploy.quantize``), timed against the float32 file in the
+same rounds at every level of the sweep (``readout.int8_rows``; target: ``INT8_TARGET`` times
+faster for the full network at the large batch). Every level is timed under every engine in the same rounds; the headline
 rows (``inference``) are the headline engine's, ONNX Runtime's and the fastest eager engine's, on
 every scenario. Timings of the top level and the full network are the same measurement.
 
@@ -36,14 +39,14 @@ The modules, in the order a run uses them: ``engines`` (what is timed), ``masked
 ``training`` (the training step), ``readout`` (what the timings say: speed-ups and targets),
 ``plan`` (the whole run), ``output`` (the terminal table and the files the book reads).
 """
-from .engines import ORT, Engine, LevelTiming, cpu_engines, cuda_engines, measure, onnxruntime_available, prepare, time_levels
+from .engines import ORT, ORT_INT8, Engine, LevelTiming, cpu_engines, cuda_engines, measure, onnxruntime_available, prepare, time_levels
 from .masked import MaskedDVN
 from .output import CSV_COLUMNS, inference_csv, public, table, timing_rows, write
 from .plan import FULL, QUICK, Plan, run
-from .readout import ORT_MAC_SHARE_TARGET, level_rows, targets
+from .readout import INT8_TARGET, ORT_MAC_SHARE_TARGET, int8_rows, level_rows, ms_per_image, targets
 from .training import DEFAULT, PREVIOUS, TrainSetting, time_data, time_training
 
-__all__ = ["CSV_COLUMNS", "DEFAULT", "FULL", "ORT", "ORT_MAC_SHARE_TARGET", "PREVIOUS", "QUICK", "Engine",
+__all__ = ["CSV_COLUMNS", "DEFAULT", "FULL", "INT8_TARGET", "ORT", "ORT_INT8", "ORT_MAC_SHARE_TARGET", "PREVIOUS", "QUICK", "Engine",
            "LevelTiming", "MaskedDVN", "Plan", "TrainSetting", "cpu_engines", "cuda_engines", "inference_csv",
-           "level_rows", "measure", "onnxruntime_available", "prepare", "public", "run", "table", "targets",
+           "int8_rows", "level_rows", "measure", "ms_per_image", "onnxruntime_available", "prepare", "public", "run", "table", "targets",
            "time_data", "time_levels", "time_training", "timing_rows", "write"]

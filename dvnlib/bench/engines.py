@@ -17,6 +17,7 @@ from ..network import CompactNet, DVNNet
 from ..timing import Timing, interleaved, wall_time
 
 ORT = "onnxruntime"
+ORT_INT8 = "onnxruntime-int8"
 
 
 def measure(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
@@ -43,18 +44,21 @@ class Engine:
     fuse_bn: bool = False
     channels_last: bool = False
     onnx: bool = False  # CPU: exported to ONNX, run by ONNX Runtime (BN folded)
+    int8: bool = False  # with onnx: statically quantised as deploy.export's int8 files are
     threads: int | None = None  # CPU threads while this engine runs (None: leave as set)
     bf16: bool = False  # CUDA: bf16 autocast
     compile: bool = False  # torch.compile
 
 
 def cpu_engines(threads: int) -> list[Engine]:
-    """Eager PyTorch as extracted, eager with its layout switches (BN folded, NHWC), ONNX Runtime;
-    the last is the eager switches at the other thread count of a 2-core machine."""
+    """Eager PyTorch as extracted, eager with its layout switches (BN folded, NHWC), ONNX Runtime
+    in float32 and in int8 (``deploy.quantize``); the last is the eager switches at the other
+    thread count of a 2-core machine."""
     other = 2 if threads == 1 else 1
     return [Engine("plain", threads=threads),
             Engine("fuse_bn+channels_last", fuse_bn=True, channels_last=True, threads=threads),
             Engine(ORT, fuse_bn=True, onnx=True, threads=threads),
+            Engine(ORT_INT8, fuse_bn=True, onnx=True, int8=True, threads=threads),
             Engine(f"fuse_bn+channels_last@{other}threads", fuse_bn=True, channels_last=True, threads=other)]
 
 
@@ -75,15 +79,20 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def onnx_call(m: nn.Module, x: torch.Tensor, threads: int | None) -> Callable[[], torch.Tensor]:
-    """``m`` exported to ONNX (in memory, at ``x``'s shape) and run by an ONNX Runtime session on
-    ``x``; the call returns the logits as a tensor."""
-    from ..deploy import OPSET, session
+def onnx_call(m: nn.Module, x: torch.Tensor, threads: int | None, int8: bool = False) -> Callable[[], torch.Tensor]:
+    """``m`` exported to ONNX (in memory, at ``x``'s shape), with ``int8`` quantised as
+    ``deploy.export``'s int8 files are (calibrated on ``x``: the ranges set the scales, not the
+    speed), and run by an ONNX Runtime session on ``x``; the call returns the logits as a tensor."""
+    from ..deploy import OPSET, quantize, session
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter (dynamo=False)
         torch.onnx.export(m, (x,), buf, input_names=["x"], output_names=["y"], opset_version=OPSET, dynamo=False)
-    sess, feed = session(buf.getvalue(), threads or 1), {"x": x.numpy()}
+    model = buf.getvalue()
+    if int8:
+        import onnx
+        model = quantize(onnx.load_from_string(model), x.numpy()).SerializeToString()
+    sess, feed = session(model, threads or 1), {"x": x.numpy()}
     return lambda: torch.from_numpy(sess.run(None, feed)[0])
 
 
@@ -97,7 +106,7 @@ def prepare(sub: CompactNet, engine: Engine, input_shape: Sequence[int],
     if engine.onnx:
         if device.type != "cpu":
             raise ValueError("the ONNX Runtime engine runs on the CPU")
-        return onnx_call(m.eval(), x, engine.threads), x, m
+        return onnx_call(m.eval(), x, engine.threads, engine.int8), x, m
     m = m.to(device).eval()
     if engine.channels_last:
         m = m.to(memory_format=torch.channels_last)

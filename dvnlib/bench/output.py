@@ -56,6 +56,12 @@ def table(result: dict) -> str:
                      f"ideal {t['ideal_ms']:7.1f} ms  ratio {t['ratio_to_ideal']:.2f} (paired "
                      f"{t['ratio_to_ideal_paired']:.2f})  masked {t['masked_step_ms']:7.1f} ms  "
                      f"vs masked {t['speedup_vs_masked']:.2f}x (paired {t['speedup_vs_masked_paired']:.2f}x)")
+    if result.get("int8"):
+        lines += ["", "int8 against float32 (ONNX Runtime, same rounds; speed-up = float32 / int8)"]
+        for r in result["int8"]:
+            lines.append(f"  {r['scenario']} batch {r['batch']:>4} level {r['level']}: float32 "
+                         f"{r['float32_ms_per_image']:8.3f} ms/img  int8 {r['int8_ms_per_image']:8.3f} ms/img  "
+                         f"{r['speedup']:.2f}x [{_f(r['speedup_low'])}, {_f(r['speedup_high'])}]")
     d = result.get("data")
     if d:
         lines += ["", f"Data ({d['scenario']} {d['profile']}): {d['data_ms']:.2f} ms of batches per "
@@ -122,6 +128,8 @@ def write(result: dict, out: str | os.PathLike) -> list[Path]:
     put(out / "tables" / "levels.csv", _csv_text(levels, list(levels[0])))
     train = [{**t, **meta} for t in result["switches"]["training"]]
     put(out / "tables" / "training.csv", _csv_text(train, list(train[0])))
+    if result.get("int8"):
+        put(out / "tables" / "int8.csv", _csv_text([{**r, **meta} for r in result["int8"]], [*result["int8"][0], *meta]))
     if result.get("data"):
         put(out / "tables" / "data.csv", _csv_text([{**result["data"], **meta}], [*result["data"], *meta]))
     put(out / "tables" / "targets.csv", _csv_text([{**t, **meta} for t in result["targets"]],

@@ -12,8 +12,8 @@ import torch
 from ..layout import layout
 from ..network import DVNNet
 from ..paper import DECIDING_ENGINE, is_deciding
-from .engines import ORT, LevelTiming, cpu_engines, cuda_engines, onnxruntime_available, threads_probe, time_levels
-from .readout import level_rows, switch_summary, targets
+from .engines import ORT, ORT_INT8, LevelTiming, cpu_engines, cuda_engines, onnxruntime_available, threads_probe, time_levels
+from .readout import int8_rows, level_rows, switch_summary, targets
 from .training import DEFAULT, PREVIOUS, TrainSetting, time_data, time_training
 
 
@@ -41,7 +41,7 @@ class Plan:
 
 FULL = Plan()
 QUICK = Plan(batches=(1, 16), rounds=(10, 3), warmup=1,
-             sweep_engines=("fuse_bn+channels_last", ORT), train_repeats=3,
+             sweep_engines=("fuse_bn+channels_last", ORT, ORT_INT8), train_repeats=3,
              train_settings=(), data_repeats=3, probe_threads=False)
 
 
@@ -100,11 +100,11 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = 1, engin
         full = {r["engine"]: r["ms_per_image"] for r in rows
                 if r["scenario"] == plan.sweep and r["batch"] == large and r["level"] == max(
                     x["level"] for x in rows if x["scenario"] == plan.sweep)}
-        if engine is None:
-            engine = min(full, key=full.get)
+        if engine is None:  # among float32 engines: int8 answers its own question (``int8_rows``)
+            engine = min((e for e in full if not by_name[e].int8), key=full.get)
         # The headline rows: the headline engine's, ONNX Runtime's (the deployment engine) and the
         # fastest PyTorch engine's, so that every scenario has ONNX Runtime beside eager PyTorch.
-        eager = min((e for e in full if e != ORT), key=full.get, default=None)
+        eager = min((e for e in full if not by_name[e].onnx), key=full.get, default=None)
         shown = list(dict.fromkeys(e for e in (engine, ORT, eager) if e in by_name))
         for sc in plan.inference:
             if sc == plan.sweep:
@@ -117,6 +117,7 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = 1, engin
             del net
         rows = level_rows(timings)
         head_rows = [r for r in rows if r["engine"] in shown]
+        int8 = int8_rows(timings, plan.sweep)
 
         log("training")
         settings = {"previous": replace(PREVIOUS, threads=threads), "default": replace(DEFAULT, threads=threads),
@@ -145,7 +146,8 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = 1, engin
             "inference": head_rows,
             "training": headline,
             "data": data,
-            "targets": targets(head_rows, headline, data, large),
+            "int8": int8,
+            "targets": targets(head_rows, headline, data, large, int8),
             "switches": {"inference": switch_summary(rows, plan.sweep), "training": train_rows,
                          "threads_probe": probe},
             "engine": asdict(by_name[engine]),
