@@ -214,9 +214,10 @@ def calibration_images(net, task: int, data_root=None):
     at the native size, as the exported file receives them."""
     from .data import load_task
     info = getattr(net, "info", None)
-    if not info:
-        raise ValueError("int8 export calibrates on the task's training images, which it finds from a network "
-                         "of dvnlib.load (net.info); for another network pass calibration=<uint8 images>")
+    if not info or "scenario" not in info:
+        raise ValueError("int8 export calibrates on the task's training images, which it finds for a network "
+                         "of dvnlib.load (a registered scenario); for another network pass calibration=<raw "
+                         "uint8 training images, N x C x H x W>")
     s = S.with_profile(info["scenario"], info["profile"], **info["overrides"])
     return load_task(s.tasks[task - 1], "train", data_root, CALIBRATION, seed=CALIBRATION_SEED, native=True).x
 
