@@ -96,7 +96,7 @@ def targets(inference: Sequence[dict], training: dict | None, data: dict | None,
             continue
         where = f"{r['engine']}: {r['scenario']} level {r['level']} at batch {r['batch']}"
         share = ORT_MAC_SHARE_TARGET if r["engine"] == ORT else MAC_SHARE_TARGET
-        if r["paper_speedup"] is not None:  # shown, as the book's claim 4 judges it: the interval above
+        if r["paper_speedup"] is not None:  # judged by the interval, as claim 4 is (there also with Holm)
             deciding = "; claim 4's deciding engine" if is_deciding(r["engine"], r["threads"]) else ""
             out.append({"target": f"{where}: speed-up's 95% lower bound >= paper's {r['paper_speedup']:g}x "
                                   f"(speed-up {r['speedup']:.2f}x{deciding})",
