@@ -137,9 +137,11 @@ def is_finished(plan: Plan, run: Run) -> bool:
     return finished(plan.record(run), run.key)
 
 
-def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data: dict | None = None) -> None:
-    """Train, evaluate and write ``run`` of ``plan``. The caller holds its lock (``workers.py``).
-    ``data`` caches the loaded tasks across calls of one process."""
+def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data: dict | None = None,
+              shared_lock=None) -> None:
+    """Train, evaluate and write ``run`` of ``plan``. The caller holds its lock (``workers.py``),
+    and passes the lock its shared stages are trained under (``train.RunContext``'s
+    ``shared_lock``). ``data`` caches the loaded tasks across calls of one process."""
     from .data import data_root as resolve_root, load_task
     from .train import RunContext, check_learned
 
@@ -160,7 +162,7 @@ def train_one(plan: Plan, run: Run, data_root=None, progress: bool = True, data:
                      label=plan.what(run),
                      shared_dir=ckpts / "shared" / f"seed{seed}",
                      shared_key=R.config_key({**plan.configuration, "code": plan.shared_code, "seed": seed}),
-                     settings=p, backbone=plan.backbone)
+                     settings=p, backbone=plan.backbone, shared_lock=shared_lock)
     t0 = time.perf_counter()
     rows = run.fn(ctx)
     check_learned(ctx, rows)  # a run that blew up is not a result

@@ -19,14 +19,14 @@ once per level with the same batch (which applied the momentum n_h times per ste
 from __future__ import annotations
 
 import math
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .locks import FileLock
 from .scenarios import Profile
 
 Output = tuple[int, int]
@@ -269,10 +269,15 @@ def check_learned(ctx: "RunContext", rows) -> None:
 class TrainContext:
     """What ``fit`` needs: the training settings (a ``Profile``), the seed, the device, each task's
     train and test data (``data.TaskData``), where to checkpoint and under which key. ``fit``
-    records what it trained in ``stages``; a method leaves its final network in ``trained``."""
+    records what it trained in ``stages``; a method leaves its final network in ``trained``.
+
+    ``shared_lock(path, what)`` gives the context manager a shared stage is trained under, where
+    several processes may want it at once; the scheduler that starts those processes passes its
+    lock (``workers.py``), and training itself knows nothing of processes. Default: no lock."""
 
     def __init__(self, profile: Profile, seed: int, device, train_data, test_data, ckpt_dir, key: str,
-                 progress: bool = True, label: str = "", shared_dir=None, shared_key: str | None = None):
+                 progress: bool = True, label: str = "", shared_dir=None, shared_key: str | None = None,
+                 shared_lock: Callable[[Path, str], AbstractContextManager] | None = None):
         self.profile, self.seed = profile, seed
         self.device = torch.device(device)
         self.train_data, self.test_data = list(train_data), list(test_data)
@@ -280,6 +285,7 @@ class TrainContext:
         # Stages that several methods share (the old network of sequential learning) live here,
         # keyed by the configuration and seed but not the method, so they are trained once.
         self.shared_dir, self.shared_key = shared_dir or ckpt_dir, shared_key or key
+        self.shared_lock = shared_lock or (lambda path, what: nullcontext())
         self.label = label or f"seed {seed}"
         self.train_seconds = 0.0
         # stage name -> {task: {"epochs": passes over its training split, "steps": batches}}
@@ -324,12 +330,12 @@ class RunContext(TrainContext):
     def __init__(self, scenario, profile_name: str, seed: int, device, train_data, test_data,
                  ckpt_dir, key: str, progress: bool = True, label: str = "",
                  shared_dir=None, shared_key: str | None = None, settings: Profile | None = None,
-                 backbone=None):
+                 backbone=None, shared_lock: Callable[[Path, str], AbstractContextManager] | None = None):
         # the profile's settings and backbone as the run resolved them (``runs.Plan``); resolved
         # here from the scenario where a context is made by hand
         super().__init__(settings if settings is not None else scenario.profile(profile_name), seed, device,
                          train_data, test_data, ckpt_dir, key, progress, label or f"{scenario.id} seed {seed}",
-                         shared_dir, shared_key)
+                         shared_dir, shared_key, shared_lock)
         self.scenario, self.profile_name = scenario, profile_name
         self.backbone = backbone if backbone is not None else scenario.backbone(profile_name)
 
@@ -380,9 +386,8 @@ def fit(ctx: TrainContext, stage: str, model: nn.Module, step: Callable[[Batches
     key = ctx.shared_key if shared else ctx.key
     # A shared stage is wanted by several runs of a seed, which may run at once (worker processes,
     # cluster jobs): one trains it under its lock while the others wait, then read it back.
-    with ExitStack() as held:
-        if shared:
-            held.enter_context(FileLock(path.with_suffix(".lock"), f"{ctx.label}: shared stage {stage}"))
+    held = ctx.shared_lock(path.with_suffix(".lock"), f"{ctx.label}: shared stage {stage}") if shared else nullcontext()
+    with held:
         start, watch = 0, LossWatch()
         state = resume_checkpoint(path, map_location=ctx.device)  # None: none, or unreadable and moved aside
         if state is not None and state.get("key") == key:
