@@ -287,6 +287,21 @@ _register(Scenario(
      TaskDef("F-MNIST 5-9 (new)", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
     "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="S1"))
 
+# The study's ablations of DVN, per twin, in the order the book shows them: BN three ways and the
+# unit order on FJ1, the unit order on FJ2, the sequential expansion on FS1. The study driver runs
+# them and the book reads them back; both take them from here (no torch, no methods).
+STUDY_ABLATIONS: dict[str, tuple[str, ...]] = {
+    "FJ1": ("dvn-shared-bn", "dvn-shared-affine", "dvn-prefix"),
+    "FJ2": ("dvn-prefix",),
+    "FS1": ("dvn-random-expansion",),
+}
+ABLATIONS: tuple[str, ...] = tuple(dict.fromkeys(m for ms in STUDY_ABLATIONS.values() for m in ms))
+
+
+def ablations_for(scenario: str) -> tuple[str, ...]:
+    """The ablations the study runs on ``scenario`` (none where it runs none)."""
+    return STUDY_ABLATIONS.get(scenario, ())
+
 
 def get(scenario: str | Scenario) -> Scenario:
     """The scenario with this id; an unknown id raises an error that lists the valid ones."""

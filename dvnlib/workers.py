@@ -21,15 +21,23 @@ folder never train a run twice:
 
 Executors:
 
-* ``local`` (default): ``workers=1`` trains in this process (per-run progress bars, as before);
-  ``workers=N`` uses N spawned processes, each with ``threads`` torch threads (default: the
-  cores over N), per-run bars off and one bar of runs finished here;
+* ``local`` (default): ``workers=1`` trains in this process (per-run progress bars);
+  ``workers=N`` uses N spawned processes (``Pool``), each with ``threads`` torch threads (default:
+  the cores over N), per-run bars off and one bar of runs finished here. Workers die with their
+  runner however it ends, SIGKILL included (``PR_SET_PDEATHSIG``, else a watchdog of the parent
+  pid), and an interrupt of the runner ends them at once. A worker that dies while it trains (out
+  of memory, killed) gives one line naming its run (``WorkerDied``); the other workers' runs
+  finish, and the same command resumes it from its last checkpoint;
 * ``submitit``: one job per (method, seed) through ``submitit.AutoExecutor``: Slurm where it is
   found (``Cluster`` settings: partition, GPUs, time, memory, CPUs per job; each job resolves
   ``device`` on its node), else submitit's local executor (jobs as processes of this machine,
   ``workers`` at once). Jobs write to ``out_dir`` exactly as a local run does; this process waits
   for them and then gathers ``metrics.csv``. If it is stopped, the jobs go on; running the same
   command again reads the finished runs back and waits for the ones still locked.
+
+``schedule`` is the one queue loop: ``execute`` runs one scenario's runs through it, and the
+study driver (``scripts/run_study.py``) its whole queue of (seed, twin, method) runs, with its own
+policy for what starts next (``pick``) and what follows each finished run (``on_done``).
 
 Numbers are bit-identical across executors at equal ``threads``: every run seeds its own networks
 and data order, and sees nothing of the others. (torch on CPU rounds differently with another
@@ -42,8 +50,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import shlex
+import signal
+import threading
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,14 +202,15 @@ def work(job: Job, data: dict | None = None) -> str:
         if job.threads is not None:
             import torch
             torch.set_num_threads(job.threads)
-        runs.train_one(plan, job.run, job.data_root, job.progress, _DATA if data is None else data)
+        runs.train_one(plan, job.run, job.data_root, job.progress, _DATA if data is None else data,
+                       shared_lock=FileLock)
         return "trained"
     finally:
         lock.release()
 
 
 # ---------------------------------------------------------------------------------------------
-# Launchers: the same queue, three ways of running a work item.
+# Launchers: three ways of running a work item (``launch``, ``wait``, ``result``, ``close``).
 
 class _Done:
     """A finished work item of the serial launcher, shaped like a future."""
@@ -237,40 +250,167 @@ class _Serial:
     def result(self, h):
         return h.result()
 
-    def close(self, error: bool):
+    def close(self, abort: bool):
         if self._before is not None:
             import torch
             torch.set_num_threads(self._before)
 
 
-class _Pool:
+class WorkerDied(ChildProcessError):
+    """A worker process ended while it trained a run (killed, out of memory): one line naming the
+    run. The other workers' runs go on; the same command resumes this one."""
+
+
+class _RemoteTraceback(Exception):
+    """Where a worker's error was raised, in the worker: the raised error's cause."""
+
+    def __str__(self):
+        return "\n" + self.args[0]
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int, prctl: bool = True) -> None:
+    """End this process when ``parent`` ends, however it ends (SIGKILL and out-of-memory kills
+    included, which leave it no chance to end its children): Linux's ``PR_SET_PDEATHSIG``, else a
+    thread that watches the parent pid. (The kernel signals when the parent *thread* that started
+    this process ends: the scheduler starts workers from the thread it runs in, which outlives them.)"""
+    followed = False
+    if prctl:
+        try:
+            import ctypes
+            followed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):  # not Linux
+            followed = False
+    if not followed:
+        threading.Thread(target=_watch_parent, args=(parent,), name="parent watchdog", daemon=True).start()
+    if os.getppid() != parent:  # it ended before we followed it
+        os._exit(1)
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _serve(conn, parent: int) -> None:
+    """A worker process: run the work items its runner sends, one at a time, until told to stop."""
+    _die_with(parent)
+    # Ctrl-C reaches every process of the terminal's group: the runner alone decides what it
+    # stops (it ends its workers), so that workers do not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            answer = ("done", work(job), None)
+        except Exception as e:  # noqa: BLE001 - raised again in the runner
+            try:
+                pickle.loads(pickle.dumps(e))
+            except Exception:  # noqa: BLE001 - an error that cannot cross processes: its text can
+                e = RuntimeError(f"{type(e).__name__}: {e}")
+            answer = ("error", e, traceback.format_exc())
+        conn.send(answer)
+
+
+class _Worker:
+    """One worker process and its pipe; ``job``: the work item it runs, or None while idle."""
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, os.getpid()), name="dvnlib worker", daemon=True)
+        self.proc.start()
+        child.close()  # so that the runner reads end-of-file once the worker is gone
+        self.job: Job | None = None
+        self.answered = 0
+
+
+class Pool:
+    """``n`` worker processes of this machine, each running one work item at a time with
+    ``threads`` torch threads, and reusing its loaded tasks for the next. Workers die with this
+    process, whatever ends it; one that dies while it trains gives ``WorkerDied`` for its run
+    only, while the others go on."""
+    park, poll = False, 1.0
+
     def __init__(self, n: int, threads: int | None):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        self.capacity, self.threads, self.park, self.poll = n, threads, False, 1.0
+        self.capacity, self.threads = n, threads
         # spawn, not fork: a forked torch (its thread pools, CUDA) is not safe to use
-        self.pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
 
     def launch(self, job: Job):
-        return self.pool.submit(work, dataclasses.replace(job, progress=False, threads=self.threads,
-                                                          log_level=logging.getLogger("dvnlib").getEffectiveLevel()))
+        while self._idle and not self._idle[-1].proc.is_alive():
+            self._idle.pop()
+        w = self._idle.pop() if self._idle else None
+        if w is None:
+            w = _Worker(self._ctx)
+            self._all.append(w)
+        w.job = dataclasses.replace(job, progress=False, threads=self.threads,
+                                    log_level=logging.getLogger("dvnlib").getEffectiveLevel())
+        w.conn.send(w.job)
+        return w
 
     def wait(self, handles):
-        from concurrent.futures import FIRST_COMPLETED, wait
-        return list(wait(handles, return_when=FIRST_COMPLETED).done)
+        from multiprocessing.connection import wait
+        ready = set(wait([x for w in handles for x in (w.conn, w.proc.sentinel)]))
+        return [w for w in handles if w.conn in ready or w.proc.sentinel in ready]
 
-    def result(self, h):
-        from concurrent.futures.process import BrokenProcessPool
+    def result(self, w: _Worker):
+        job, w.job = w.job, None
         try:
-            return h.result()
-        except BrokenProcessPool:
-            raise RuntimeError(
-                "a worker process ended abruptly (out of memory, killed, or it could not start): a "
-                "script that calls dvnlib.run(workers=N) must do so under `if __name__ == \"__main__\":`, "
-                "since each worker imports the script again") from None
+            kind, value, where = w.conn.recv()
+        except (EOFError, OSError):
+            raise self._died(w, job) from None
+        w.answered += 1
+        self._idle.append(w)
+        if kind == "error":
+            value.__cause__ = _RemoteTraceback(where)
+            raise value
+        return value
 
-    def close(self, error: bool):
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def _died(self, w: _Worker, job: Job) -> WorkerDied:
+        w.proc.join(timeout=10)
+        self._all.remove(w)
+        code = w.proc.exitcode
+        if code is not None and code > 0 and not w.answered:
+            return WorkerDied(
+                f"{job.what}: its worker process could not start (exit status {code}): a script that calls "
+                "dvnlib.run(workers=N) must do so under `if __name__ == \"__main__\":`, since each worker "
+                "imports the script again")
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except (TypeError, ValueError):
+            how = f"ended with exit status {code}"
+        return WorkerDied(
+            f"{job.what}: its worker process (pid {w.proc.pid}) {how} while training it (out of memory, or "
+            "killed); the other runs went on. Run the same command again: finished runs are read back and "
+            "this one resumes from its last checkpoint")
+
+    def close(self, abort: bool):
+        """Stop the workers: when idle, by asking; with ``abort`` (an interrupt), at once."""
+        for w in self._all:
+            if abort:
+                w.proc.terminate()
+            else:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass  # already gone
+        for w in self._all:
+            w.proc.join(timeout=10 if abort else 60)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+        self._all, self._idle = [], []
 
 
 class _Submitit:
@@ -318,7 +458,7 @@ class _Submitit:
             raise RuntimeError(f"job {h.job_id} ({what.what if what else 'a run'}) did not finish: "
                                f"{' '.join(str(e).split())[-600:]} (its log: {h.paths.stderr})") from None
 
-    def close(self, error: bool):
+    def close(self, abort: bool):
         pass  # jobs of a stopped runner go on; the same command then reads them back
 
 
@@ -329,6 +469,8 @@ class Tally:
     trained: int = 0
     finished: int = 0  # read back: finished before, or by another runner while we waited
     waited: list = field(default_factory=list)  # runs another runner held when first met
+    failed: list = field(default_factory=list)  # (job, error) of the runs that failed, where the others went on
+    left: list = field(default_factory=list)  # jobs not started: ``pick`` found none that fits
 
 
 def _holder(job: Job) -> dict | None:
@@ -344,6 +486,79 @@ def _download(plan: runs.Plan, root: str | None) -> None:
     from .data import load_task
     for task in plan.scenario.tasks:
         load_task(task, "test", root, plan.settings.test_per_task, download=True)
+
+
+def schedule(jobs, launcher, *, pick=None, on_done=None, on_error=None, tally: Tally | None = None) -> Tally:
+    """Bring every work item of ``jobs`` to finished through ``launcher`` (``Pool``, or the serial
+    and submitit launchers ``execute`` chooses), as many at once as it has room for, in queue order.
+
+    ``pick(queue)``: the position in ``queue`` (a list of ``Job``) of the next one to start, or None
+    for none of them now; once none runs and none is picked, the rest is left (``Tally.left``).
+    ``on_done(job, status, seconds)``: after each job that ends ("trained" or "finished").
+    ``on_error(job, error)``: True goes on with the other jobs (the run counts in ``Tally.failed``);
+    without it, the first error stops new starts, the running jobs end, and the error is raised.
+    An interrupt (Ctrl-C) ends the launcher's workers at once and is raised."""
+    tally = tally or Tally()
+    queue = deque(jobs)
+    running: dict = {}  # handle -> (job, monotonic start)
+    parked: list[Job] = []  # cluster runs another runner holds: no job waits for a lock on a GPU
+    error = None
+
+    def ended(job, status, t0):
+        setattr(tally, status, getattr(tally, status) + 1)
+        if on_done is not None:
+            on_done(job, status, time.monotonic() - t0)
+
+    try:
+        while running or ((queue or parked) and error is None):
+            for job in list(parked):
+                if runs.is_finished(job.plan, job.run):
+                    parked.remove(job)
+                    ended(job, "finished", time.monotonic())
+                elif _holder(job) is None:  # released unfinished (or its holder died): ours now
+                    parked.remove(job)
+                    queue.append(job)
+            while queue and error is None and len(running) < launcher.capacity:
+                i = 0 if pick is None else pick(list(queue))
+                if i is None:
+                    break
+                job = queue[i]
+                del queue[i]
+                if launcher.park and _holder(job) is not None:
+                    log.info("%s is being trained by another runner: reading it back when it is finished", job.what)
+                    tally.waited.append(job.what)
+                    parked.append(job)
+                    continue
+                running[launcher.launch(job)] = (job, time.monotonic())
+            if not running:
+                if parked:
+                    time.sleep(launcher.poll)
+                    continue
+                break  # nothing running, and nothing more may start
+            for h in launcher.wait(list(running)):
+                job, t0 = running.pop(h)
+                try:
+                    status = launcher.result(h)
+                except Exception as e:  # noqa: BLE001 - handed to on_error, or raised at the end
+                    if on_error is not None and on_error(job, e):
+                        tally.failed.append((job, e))
+                    else:
+                        error = error or e
+                    continue
+                if status == "held":  # its turn comes again after the others, then it waits
+                    log.info("%s is being trained by another runner: coming back to it later", job.what)
+                    tally.waited.append(job.what)
+                    queue.append(dataclasses.replace(job, wait=True))
+                    continue
+                ended(job, status, t0)
+    except BaseException:
+        launcher.close(abort=True)
+        raise
+    launcher.close(abort=False)
+    if error is not None:
+        raise error
+    tally.left = list(queue)
+    return tally
 
 
 def execute(plan: runs.Plan, items: Sequence[runs.Run], data_root, progress: bool, sched: Schedule) -> Tally:
@@ -362,59 +577,18 @@ def execute(plan: runs.Plan, items: Sequence[runs.Run], data_root, progress: boo
     root = None if data_root is None else str(data_root)
     if plan.download:
         _download(plan, root)
-    queue = deque(Job(plan, run, root, progress) for run in pending)
+    jobs = [Job(plan, run, root, progress) for run in pending]
     if sched.executor == "submitit":
         folder = Path(sched.cluster.folder) if sched.cluster.folder else plan.out / "submitit"
         launcher = _Submitit(sched, folder, f"{plan.scenario.id}-{plan.profile}", plan.device)
     elif sched.workers and sched.workers > 1 and len(pending) > 1:
-        launcher = _Pool(min(sched.workers, len(pending)), sched.threads)
+        launcher = Pool(min(sched.workers, len(pending)), sched.threads)
     else:
         launcher = _Serial(sched.threads)
     bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="run", dynamic_ncols=True,
                desc=f"{plan.scenario.id} {plan.profile}: runs finished",
                disable=not progress or isinstance(launcher, _Serial) and len(pending) == 1)
-    running: dict = {}
-    parked: list[Job] = []  # cluster runs another runner holds: no job waits for a lock on a GPU
-    error = None
     try:
-        while running or ((queue or parked) and error is None):
-            for job in list(parked):
-                if runs.is_finished(job.plan, job.run):
-                    parked.remove(job)
-                    tally.finished += 1
-                    bar.update(1)
-                elif _holder(job) is None:  # released unfinished (or its holder died): ours now
-                    parked.remove(job)
-                    queue.append(job)
-            while queue and error is None and len(running) < launcher.capacity:
-                job = queue.popleft()
-                if launcher.park and _holder(job) is not None:
-                    log.info("%s is being trained by another runner: reading it back when it is finished", job.what)
-                    tally.waited.append(job.what)
-                    parked.append(job)
-                    continue
-                running[launcher.launch(job)] = job
-            if not running:
-                if parked:
-                    time.sleep(launcher.poll)
-                continue
-            for h in launcher.wait(list(running)):
-                job = running.pop(h)
-                try:
-                    status = launcher.result(h)
-                except Exception as e:  # noqa: BLE001 - the first error stops new launches
-                    error = error or e
-                    continue
-                if status == "held":  # its turn comes again after the others, then it waits
-                    log.info("%s is being trained by another runner: coming back to it later", job.what)
-                    tally.waited.append(job.what)
-                    queue.append(dataclasses.replace(job, wait=True))
-                    continue
-                setattr(tally, status, getattr(tally, status) + 1)
-                bar.update(1)
+        return schedule(jobs, launcher, on_done=lambda job, status, seconds: bar.update(1), tally=tally)
     finally:
-        launcher.close(error is not None)
         bar.close()
-    if error is not None:
-        raise error
-    return tally

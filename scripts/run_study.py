@@ -4,9 +4,10 @@ Every twin with every method its family compares, plus the ablations the book sh
 profile's five seeds. The (seed, twin, method) runs form one queue, seeds outermost, so that a
 study cut off after some hours has every method at the same seeds rather than some methods
 complete and others missing. ``--workers N`` trains N runs at once, each in its own process with
-one torch thread, drawing from that one queue: no worker idles at the end of a twin while another
-finishes its last run. A finished run is read back, not retrained (the runner recognises it by its
-configuration and code), so rerunning this after an interruption only does what is missing; with
+one torch thread, drawing from that one queue (``dvnlib.workers.schedule``, the scheduler every
+run uses; this script adds the study's policy: the queue's order, the deadline, the commits): no
+worker idles at the end of a twin while another finishes its last run. A finished run is read
+back, not retrained (the runner recognises it by its configuration and code), so rerunning this after an interruption only does what is missing; with
 ``--commit`` each finished (method, seed) is committed to git at once (a session's background jobs
 end with it), by this process only, so that workers never race on the git index.
 
@@ -28,28 +29,25 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import multiprocessing
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import dvnlib
 from dvnlib import provenance as P
-from dvnlib import results as R
+from dvnlib import results as R, workers as W
 from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
 from dvnlib.runs import finished, resolve
+from dvnlib.scenarios import STUDY_ABLATIONS, ablations_for
 
 PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
-# The twins, each with the ablations the book shows on it.
-ABLATIONS = {"FJ1": ("dvn-shared-affine", "dvn-shared-bn", "dvn-prefix"), "FJ2": ("dvn-prefix",),
-             "FS1": ("dvn-random-expansion",)}
 TWINS = ("FH1", "FJ1", "FS1", "FJ2", "FJ3")  # FH1 first: its anchor is the first check
 
 
 def methods_for(scenario: str) -> list[str]:
-    return [*FAMILY_METHODS[dvnlib.scenario(scenario).family], *ABLATIONS.get(scenario, ())]
+    """The twin's family's methods, then the ablations the book shows on it."""
+    return [*FAMILY_METHODS[dvnlib.scenario(scenario).family], *ablations_for(scenario)]
 
 
 def commit(paths: list[str], message: str, attempts: int = 10) -> bool:
@@ -70,13 +68,6 @@ def commit(paths: list[str], message: str, attempts: int = 10) -> bool:
         time.sleep(5)
     say(f"not committed: {message}")
     return False
-
-
-def train(scenario: str, profile: str, method: str, seed: int) -> float:
-    """One (method, seed) in a worker process (read back if another runner finished it meanwhile)."""
-    t0 = time.time()
-    dvnlib.run(scenario, profile, [method], [seed], progress=False, threads=1)
-    return time.time() - t0
 
 
 def say(msg: str) -> None:
@@ -183,7 +174,7 @@ def write_record(profile: str, twins, seeds, workers: int, start: float, trained
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
         "hardware": P.hardware("cpu"), "versions": P.versions(), "git": P.git_state(), "scenarios": list(twins),
-        "ablations": {k: list(v) for k, v in ABLATIONS.items()}, "workers": workers, "failed": failed})
+        "ablations": {k: list(v) for k, v in STUDY_ABLATIONS.items()}, "workers": workers, "failed": failed})
     return record
 
 
@@ -211,40 +202,45 @@ def main(argv=None) -> int:
     queue = [(seed, sc, m) for seed in args.seeds for sc in args.twins for m in methods_for(sc)]
     total = len(queue)
     queue = [(seed, sc, m) for seed, sc, m in queue if seed not in times[(sc, m)][0]]
+    plans = {(sc, m): resolve(check(sc, profile, [m], args.seeds)) for sc in args.twins for m in methods_for(sc)}
+    by_run = {(sc, m, r.seed): (plan, r) for (sc, m), plan in plans.items() for r in plan.runs}
+    jobs = [W.Job(*by_run[(sc, m, seed)], data_root=None, progress=False) for seed, sc, m in queue]
     failed, trained = [], 0
     say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
-    # spawn, not fork: each worker starts its own torch with one thread.
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = {}
-        while queue or running:
-            while queue and len(running) < args.workers:
-                i = pick(queue, times, stop_by - time.time() if stop_by else None)
-                if i is None:
-                    break
-                seed, sc, m = job = queue.pop(i)
-                running[pool.submit(train, sc, profile, m, seed)] = job
-                say(f"start {sc} {m} seed {seed}")
-            if not running:
-                say(f"{len(queue)} runs left: none ends by {args.until}; the next invocation trains them")
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                seed, sc, m = running.pop(fut)
-                try:
-                    seconds = fut.result()
-                except Exception as e:  # noqa: BLE001 - reported; the other runs go on
-                    failed.append(f"{sc} {m} seed {seed}: {type(e).__name__}: {e}")
-                    say(f"FAILED {failed[-1]}")
-                    continue
-                say(f"done  {sc} {m} seed {seed} in {seconds:.0f} s")
-                trained += 1
-                times[(sc, m)][0].append(seed)
-                times[(sc, m)][1].append(seconds)
-                record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
-                if args.commit:
-                    commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
-    if args.notebooks and queue:
+
+    def next_run(waiting: list) -> int | None:
+        i = pick([(j.run.seed, j.plan.scenario.id, j.run.method) for j in waiting], times,
+                 stop_by - time.time() if stop_by else None)
+        if i is not None:
+            say(f"start {waiting[i].what}")
+        return i
+
+    def done(job, status: str, seconds: float) -> None:
+        nonlocal trained
+        sc, m, seed = job.plan.scenario.id, job.run.method, job.run.seed
+        # the twin's metrics.csv and run.json gathered with this run (read back, not trained)
+        dvnlib.run(sc, profile, [m], [seed], progress=False)
+        if status == "trained":
+            say(f"done  {job.what} in {seconds:.0f} s")
+            trained += 1
+            times[(sc, m)][0].append(seed)
+            times[(sc, m)][1].append(seconds)
+        else:
+            say(f"done  {job.what} (finished by another runner)")
+        record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
+        if args.commit:
+            commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
+
+    def fail(job, error: Exception) -> bool:
+        failed.append(f"{job.what}: {type(error).__name__}: {error}")
+        say(f"FAILED {failed[-1]}")
+        return True  # reported; the other runs go on
+
+    left = W.schedule(jobs, W.Pool(args.workers, threads=1), pick=next_run, on_done=done, on_error=fail).left
+    if left:
+        say(f"{len(left)} runs left: none ends by {args.until}; the next invocation trains them")
+    if args.notebooks and left:
         say("notebooks not run: runs are left (they would train them)")
     elif args.notebooks:
         for sc in args.twins:

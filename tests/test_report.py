@@ -197,3 +197,23 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     assert "so far (4 of its 10 method-seed runs" in text
     assert "so far" not in study_text({**study, "runs": 10})
     assert "so far" not in study_text({k: v for k, v in study.items() if k != "planned"})  # an older record
+
+
+def test_the_study_ablations_are_defined_once_and_need_no_torch():
+    # the study driver runs them and the book reads them back: one list, in the book's order,
+    # in the scenario registry (no torch, no methods package)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dvnlib import scenarios
+    from dvnlib.report import sources
+    repo = Path(__file__).resolve().parent.parent
+    assert sources.STUDY_ABLATIONS is scenarios.STUDY_ABLATIONS and sources.ABLATIONS is scenarios.ABLATIONS
+    assert scenarios.ablations_for("FJ1") == ("dvn-shared-bn", "dvn-shared-affine", "dvn-prefix")
+    assert "ABLATIONS" not in (repo / "scripts" / "run_study.py").read_text().replace("STUDY_ABLATIONS", "")
+    code = ("import sys, dvnlib.report; from dvnlib.scenarios import STUDY_ABLATIONS; "
+            "print(sorted({'torch', 'dvnlib.methods'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(repo)}).stdout
+    assert out.strip() == "[]", out

@@ -7,18 +7,19 @@ saves its checkpoint exactly once. Worker processes and subprocesses start with 
 ``sitecustomize`` (put on their PYTHONPATH here) that appends each save to a trace file."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from pathlib import Path
 
 import pytest
 
 import dvnlib
-from dvnlib import locks, runner, runs, workers as W
+from dvnlib import runner, runs, workers as W
 from dvnlib.data import data_root
 from helpers import TINY, small_run
 
@@ -132,45 +133,6 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
     assert "taking over the lock" in caplog.text and "no longer running" in caplog.text
     assert record.exists() and not lock.exists()
     assert (out / "metrics.csv").read_text().count("\n") == 1 + 4
-
-
-def test_lock_of_a_live_holder_is_respected(tmp_path):
-    path = tmp_path / "x.lock"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from dvnlib.locks import FileLock
-        l = FileLock({str(path)!r}, "held by a test")
-        assert l.acquire(wait=False)
-        print("held", flush=True)
-        sys.stdin.read()  # until the test closes our stdin
-        l.release()
-        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        mine = locks.FileLock(path, "second", poll=0.05)
-        assert not mine.acquire(wait=False)
-        assert mine.holder()["pid"] == holder.pid
-        assert not mine.acquire(wait=True, timeout=0.3)  # still held: waited, then gave up
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
-    assert mine.acquire(wait=True, timeout=30)  # released by its holder: ours now
-    mine.release()
-    assert not path.exists()
-
-
-def test_another_hosts_lock_is_taken_over_only_after_the_timeout(tmp_path, caplog):
-    path = tmp_path / "y.lock"
-    path.write_text(json.dumps({"host": "node-that-is-not-here", "pid": 1, "what": "a cluster job"}))
-    assert not locks.FileLock(path, stale_after=60).acquire(wait=False)  # fresh: alive
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-    with caplog.at_level("WARNING", logger="dvnlib"):
-        lk = locks.FileLock(path, stale_after=60)
-        assert lk.acquire(wait=False)
-    assert "no sign of life from host node-that-is-not-here" in caplog.text
-    assert json.loads(path.read_text())["pid"] == os.getpid()
-    lk.release()
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -288,3 +250,174 @@ def test_study_driver_with_a_deadline_and_nothing_to_estimate_trains_nothing(tmp
     assert run_study.main(["--profile", "smoke", "--twins", "FH1", "--seeds", "0", "--until", until]) == 0
     assert "none ends by" in capsys.readouterr().err
     assert not list(tmp_path.glob("results/FH1/smoke/runs/*/*/seed0.json"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes live and die with their runner.
+
+RUN_CMD = [sys.executable, "-m", "dvnlib", "run", "FJ1", "--profile", "smoke", "--workers", "2", "--threads", "1",
+           "--methods", "dvn", "--seeds", "0", "1", "--device", "cpu", "--set", "epochs=8"]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _parent(int(d.name)) == pid]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")  # a zombie has ended; only its exit status waits to be read
+
+
+def _start_runner(out: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(RUN_CMD + ["--out", str(out)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(log, "w"), start_new_session=True)
+
+
+def _training_worker(runner: subprocess.Popen, out: Path, log: Path, timeout: float = 600) -> dict:
+    """Wait until a worker of ``runner`` holds a run's lock (it is training): that lock's record."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert runner.poll() is None, log.read_text()
+        for lock in out.glob("FJ1/smoke/runs/*/*/seed*.lock"):
+            try:
+                info = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                continue
+            if _parent(info["pid"]) == runner.pid:
+                return info
+        time.sleep(0.2)
+    raise AssertionError(f"no worker started training in {timeout} s: {log.read_text()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_runner_leaves_no_worker_behind(tmp_path, sig):
+    log = tmp_path / "runner.log"
+    runner = _start_runner(tmp_path / "out", log)
+    try:
+        _training_worker(runner, tmp_path / "out", log)
+        workers = _children(runner.pid)
+        assert len([w for w in workers if not _gone(w)]) >= 2, workers
+        os.kill(runner.pid, sig)
+        runner.wait(timeout=60)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not all(_gone(w) for w in workers):
+            time.sleep(0.1)
+        assert all(_gone(w) for w in workers), [w for w in workers if not _gone(w)]
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+
+
+def test_a_killed_worker_gives_one_line_and_the_same_command_resumes(tmp_path):
+    out, log = tmp_path / "out", tmp_path / "runner.log"
+    runner = _start_runner(out, log)
+    try:
+        victim = _training_worker(runner, out, log)
+        os.kill(victim["pid"], signal.SIGKILL)
+        assert runner.wait(timeout=900) == 2
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+    text = log.read_text()
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in text and "__main__" not in text, text
+    assert errors[0].startswith(f"error: {victim['what']}: its worker process (pid {victim['pid']}) was killed by "
+                                "SIGKILL") and "Run the same command again" in errors[0], errors
+    # the other worker's run finished and was kept; the killed one was not
+    records = {p.stem for p in out.glob("FJ1/smoke/runs/dvn/*/seed*.json")}
+    killed = f"seed{victim['what'].split()[-1]}"
+    assert records == {"seed0", "seed1"} - {killed}, records
+    # the same command again: the finished run is read back, the killed one trained (its dead
+    # worker's lock taken over at once), and both are gathered
+    again = _start_runner(out, log)
+    assert again.wait(timeout=900) == 0, log.read_text()
+    assert "taking over the lock" in log.read_text()
+    assert (out / "FJ1" / "smoke" / "metrics.csv").read_text().count("\n") == 1 + 2 * 4
+
+
+def test_a_worker_follows_its_parent_without_prctl_too(tmp_path):
+    # where prctl is not there, a watchdog thread sees the parent pid change and ends the worker
+    script = textwrap.dedent("""
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import os, sys, time; from dvnlib import workers; "
+                                  "workers._die_with(os.getppid(), prctl=sys.argv[1] == 'prctl'); "
+                                  "print('ready', flush=True); time.sleep(600)", sys.argv[1]], stdout=subprocess.PIPE)
+        assert child.stdout.readline().strip() == b"ready"
+        print(child.pid, flush=True)
+        time.sleep(600)
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for how in ("watchdog", "prctl"):
+        parent = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True, env=env)
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not _gone(child):
+            time.sleep(0.05)
+        assert _gone(child), how
+
+
+class _FakeLauncher:
+    """Runs a job when it is launched; ``fail`` names the methods whose jobs raise."""
+    park, poll = False, 0.0
+
+    def __init__(self, capacity, fail=()):
+        self.capacity, self.fail, self.started, self.closed = capacity, set(fail), [], None
+
+    def launch(self, job):
+        self.started.append(job.run.method)
+        return job
+
+    def wait(self, handles):
+        return handles[:1]
+
+    def result(self, job):
+        if job.run.method in self.fail:
+            raise RuntimeError(f"{job.run.method} failed")
+        return "trained"
+
+    def close(self, abort):
+        self.closed = abort
+
+
+def test_one_scheduler_loop_with_the_callers_policy():
+    jobs = [W.Job(None, namedtuple("FakeRun", "method seed")(m, 0), None, False) for m in ("a", "b", "c", "d")]
+    # pick: the caller's policy for what starts next; None leaves the rest
+    ended = []
+    launcher = _FakeLauncher(2)
+    tally = W.schedule(jobs, launcher, pick=lambda q: next((i for i, j in enumerate(q) if j.run.method != "c"), None),
+                       on_done=lambda job, status, seconds: ended.append((job.run.method, status)))
+    assert launcher.started == ["a", "b", "d"] and [j.run.method for j in tally.left] == ["c"]
+    assert ended == [("a", "trained"), ("b", "trained"), ("d", "trained")] and tally.trained == 3
+    assert launcher.closed is False
+    # on_error True: the failed run is counted and the others go on
+    launcher = _FakeLauncher(1, fail={"b"})
+    tally = W.schedule(jobs, launcher, on_error=lambda job, e: True)
+    assert launcher.started == ["a", "b", "c", "d"] and tally.trained == 3
+    assert [(j.run.method, str(e)) for j, e in tally.failed] == [("b", "b failed")]
+    # without it, the first error stops new starts and is raised once the running ones ended
+    launcher = _FakeLauncher(1, fail={"b"})
+    with pytest.raises(RuntimeError, match="b failed"):
+        W.schedule(jobs, launcher)
+    assert launcher.started == ["a", "b"]
+    # an interrupt ends the launcher's workers at once (abort) and is raised
+    launcher = _FakeLauncher(2)
+    launcher.wait = lambda handles: (_ for _ in ()).throw(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        W.schedule(jobs, launcher)
+    assert launcher.closed is True

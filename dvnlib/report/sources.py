@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import scenarios as S
 from ..paper import paper_dir, project_root, reported_cost
+from ..scenarios import ABLATIONS, STUDY_ABLATIONS, ablations_for  # noqa: F401 - the book's names for them
 
 KEYS = ["method", "task", "task_name", "level", "units"]  # one output of one method
 
@@ -31,14 +32,6 @@ FAMILY_METHODS: dict[str, tuple[str, ...]] = {
     "hierarchical": ("dvn", "baseline", "nestednet"),
     "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
 }
-# The study's ablations of DVN, per scenario (issue 13): BN three ways and the unit order on FJ1,
-# the unit order on FJ2, the sequential expansion on FS1.
-STUDY_ABLATIONS: dict[str, tuple[str, ...]] = {
-    "FJ1": ("dvn-shared-bn", "dvn-shared-affine", "dvn-prefix"),
-    "FJ2": ("dvn-prefix",),
-    "FS1": ("dvn-random-expansion",),
-}
-ABLATIONS = tuple(dict.fromkeys(m for ms in STUDY_ABLATIONS.values() for m in ms))
 METHOD_LABELS = {
     "dvn": "DVN", "baseline": "Baseline", "nestednet": "NestedNet", "packnet": "PackNet+",
     "feature_extraction": "Feature Extraction", "lwf": "LwF", "dacnn": "DA-CNN",
@@ -56,11 +49,6 @@ NARROW_PROFILE = "narrow"
 
 def label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
-
-
-def ablations_for(scenario: str) -> tuple[str, ...]:
-    """The ablations the study runs on ``scenario`` (none where it runs none)."""
-    return STUDY_ABLATIONS.get(scenario, ())
 
 
 def is_ablation(method: str) -> bool:
