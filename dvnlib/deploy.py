@@ -96,8 +96,9 @@ def _resolve(scenario, profile, method, seed, root, overrides):
 def recorded_accuracy(net, task: int, level: int) -> float:
     """The test accuracy that the run which kept ``net`` (``load``) recorded for output
     (task, level): its record's rows, which ``metrics.csv`` collects."""
-    rows = Path(net.info["record"]).with_suffix(".csv")
-    for r in R.check_rows(rows):  # a damaged file is a one-line CorruptFile naming it
+    record = Path(net.info["record"])
+    rows = record.with_suffix(".csv")
+    for r in R.check_rows(rows, R.read_record(record)):  # a damaged file is a one-line CorruptFile naming it
         if (int(r["task"]), int(r["level"])) == (task, level):
             return float(r["accuracy"])
     raise ValueError(f"{rows} has no row for task {task} level {level}: rerun its run to rewrite it")

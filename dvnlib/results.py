@@ -232,6 +232,9 @@ def check_rows(path, record: dict) -> list[dict]:
         raise CorruptFile(path, f"columns {', '.join(header) or 'none'}, expected {', '.join(COLUMNS)}")
     if not rows or any(None in r or None in r.values() for r in rows):
         raise CorruptFile(path, "no rows, or rows of the wrong length")
+    if not isinstance(record.get("rows"), dict):
+        raise CorruptFile(path, f"its record {Path(path).with_suffix('.json').name} does not say which rows its run "
+                                "produced (written by older code): run it again")
     for i, r in enumerate(rows, 2):  # line numbers: the header is line 1
         for col in ("scenario", "profile", "method", "seed"):
             if r[col] != str(record.get(col)):

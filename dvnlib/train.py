@@ -243,7 +243,7 @@ LEARN_STEPS = 200  # a task trained for this many SGD steps should be well above
 CHANCE_Z = 4.0  # standard errors above chance that a learned output must reach
 
 
-def check_learned(ctx: "RunContext", rows) -> None:
+def check_learned(ctx: RunContext, rows) -> None:
     """Raise ``Diverged`` if an output of a run long enough to learn ends at chance on its own
     training images: weights that blew up and settled at a finite loss (lr too high) stay there.
     "Long enough": the output's task took ``LEARN_STEPS`` steps or more over all stages (smoke and

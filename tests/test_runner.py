@@ -106,7 +106,7 @@ def test_checkpoints_load_weights_only(tmp_path):
     _run(tmp_path)
     ckpt = next((tmp_path / "FJ1" / "smoke" / "checkpoints").rglob("*.pt"))
     state = R.load_checkpoint(ckpt)
-    assert set(state) == {"key", "epoch", "model", "optimizer", "schedule"}
+    assert set(state) == {"key", "epoch", "model", "optimizer", "schedule", "loss_reference"}
 
 
 @pytest.mark.parametrize("kw, match", [
