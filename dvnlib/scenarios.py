@@ -123,7 +123,8 @@ class Scenario:
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
-            raise ValueError(f"unknown profile {name!r}: valid profiles are {', '.join(PROFILES)}")
+            raise ValueError(f"unknown profile {name!r} for scenario {self.id}: valid profiles are "
+                             f"{', '.join(self.profiles)}")
         return self.profiles[name]
 
     def backbone(self, profile: str | None = None, depth: int | None = None,
@@ -185,11 +186,26 @@ def study_profile(family: str) -> Profile:
                    train_per_task=6000, test_per_task=None, seeds=(0, 1, 2, 3, 4))
 
 
-def _profiles(family: str, **study) -> dict[str, Profile]:
-    """Every profile of a backbone family; ``study`` replaces settings of this scenario's study."""
+def _profiles(family: str, narrow: dict | None = None, **study) -> dict[str, Profile]:
+    """Every profile of a backbone family; ``study`` replaces settings of this scenario's study;
+    ``narrow``, where given, adds the study at the capacity-limited width (those settings replaced)."""
     paper = _wrn_paper() if family == "wrn" else _resnet_paper()
-    return {"smoke": _smoke(family), "quick": _quick(family), "study": replace(study_profile(family), **study),
-            "paper": paper}
+    out = {"smoke": _smoke(family), "quick": _quick(family), "study": replace(study_profile(family), **study),
+           "paper": paper}
+    if narrow is not None:
+        out[NARROW] = replace(out["study"], **narrow)
+    return out
+
+
+# The capacity-limited regime (the book's preregistration page): the study again at a width where
+# one unit's width costs an independent network at least 2 points, chosen by the capacity probe
+# (scripts/capacity_probe.py, results/FJ1|FJ2/probe/). FJ1: base 8 maps lost 1.4 and 0.3 points,
+# base 4 maps 3.4 and 1.4 (2 seeds), so no candidate met "both tasks" and FJ1 takes its narrowest,
+# as the rule says. FJ2: ResNet-10 at 8 maps, the narrowest that keeps every NestedNet and
+# PackNet+ group non-empty, its only candidate.
+NARROW = "narrow"
+FJ1_NARROW = dict(base_width=4)
+FJ2_NARROW = dict(width=8)
 
 
 # FH1's study is set by its accuracy anchor (issue 13: DVN's top level on the 10-way fine task
@@ -252,7 +268,7 @@ _register(Scenario(
     "FJ1", "Twin of J1: Fashion-MNIST classes 0-4 and 5-9", "joint",
     (TaskDef("F-MNIST 0-4", classes=(0, 1, 2, 3, 4), num_classes=5, input_size=32, **_FM),
      TaskDef("F-MNIST 5-9", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
-    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="J1"))
+    "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn", narrow=FJ1_NARROW), twin_of="J1"))
 # FJ2's split groups confusable classes so that no task sits at the ceiling: Trouser and Bag are
 # easy against anything, so each is paired with harder classes. Of every split of the 10 classes
 # into 4 tasks, this one had the lowest best-task accuracy with a small CNN (92.6% on 10 classes):
@@ -262,7 +278,7 @@ _FJ2_TASKS = (("T-shirt/top, Pullover", (0, 2)), ("Trouser, Dress", (1, 3)),
 _register(Scenario(
     "FJ2", "Twin of J2: Fashion-MNIST's 10 classes in four tasks of confusable classes", "joint",
     tuple(TaskDef(f"F-MNIST {name}", classes=c, num_classes=len(c), input_size=32, **_FM) for name, c in _FJ2_TASKS),
-    "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet"), twin_of="J2"))
+    "resnet", 42, 64, k=4, feature_size=32, profiles=_profiles("resnet", narrow=FJ2_NARROW), twin_of="J2"))
 # FJ3's study keeps J3's data sizes: Tiny-ImageNet has 100,000 training images, CIFAR-100 50,000 and
 # STL-10 5,000 (20 : 10 : 1), and the small task is where the paper finds that sharing units helps.
 FJ3_STUDY = dict(train_sizes=(6000, 3000, 300))
@@ -287,20 +303,42 @@ _register(Scenario(
      TaskDef("F-MNIST 5-9 (new)", classes=(5, 6, 7, 8, 9), num_classes=5, input_size=32, **_FM)),
     "wrn", 32, 4, k=2, feature_size=32, profiles=_profiles("wrn"), twin_of="S1"))
 
-# The study's ablations of DVN, per twin, in the order the book shows them: BN three ways and the
-# unit order on FJ1, the unit order on FJ2, the sequential expansion on FS1. The study driver runs
-# them and the book reads them back; both take them from here (no torch, no methods).
+# The study, as the book's preregistration page fixes it. The study driver runs it and the book
+# reads it back; both take it from here (no torch, no methods).
+# What each family compares: every method of the paper's tables for that family.
+FAMILY_METHODS: dict[str, tuple[str, ...]] = {
+    "joint": ("dvn", "baseline", "nestednet", "packnet"),
+    "hierarchical": ("dvn", "baseline", "nestednet"),
+    "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
+}
+# Compared beside the family's methods on one twin: NestedNet's memory-efficient mode, one nested
+# network per task (Figure 5(b)).
+STUDY_EXTRA_METHODS: dict[str, tuple[str, ...]] = {"FJ2": ("nestednet-me",)}
+# The ablations, per twin, in the order the book shows them: BN three ways and the unit order on
+# FJ1, the unit order on FJ2, the sequential expansion and LwF without its head-only stage on FS1.
+# They run at the standard capacity only.
 STUDY_ABLATIONS: dict[str, tuple[str, ...]] = {
     "FJ1": ("dvn-shared-bn", "dvn-shared-affine", "dvn-prefix"),
     "FJ2": ("dvn-prefix",),
-    "FS1": ("dvn-random-expansion",),
+    "FS1": ("dvn-random-expansion", "lwf-no-head-stage"),
 }
+# Which twins run at which profile: every twin at the standard capacity, FJ1 and FJ2 also narrow.
+STUDY_PROFILES: dict[str, tuple[str, ...]] = {"study": ("FH1", "FJ1", "FS1", "FJ2", "FJ3"),
+                                              NARROW: ("FJ1", "FJ2")}
 ABLATIONS: tuple[str, ...] = tuple(dict.fromkeys(m for ms in STUDY_ABLATIONS.values() for m in ms))
 
 
 def ablations_for(scenario: str) -> tuple[str, ...]:
     """The ablations the study runs on ``scenario`` (none where it runs none)."""
     return STUDY_ABLATIONS.get(scenario, ())
+
+
+def study_methods(scenario: str, profile: str = "study") -> tuple[str, ...]:
+    """What the study runs on ``scenario`` at ``profile``: its family's methods, the twin's extra
+    compared methods, and (at the standard capacity) its ablations."""
+    s = get(scenario)
+    extra = STUDY_EXTRA_METHODS.get(s.id, ()) + (ablations_for(s.id) if profile != NARROW else ())
+    return FAMILY_METHODS[s.family] + extra
 
 
 def get(scenario: str | Scenario) -> Scenario:

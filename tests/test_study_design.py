@@ -84,3 +84,17 @@ def test_lwf_head_stage_leaves_the_old_network_untouched():
     assert all(torch.equal(before[k], v) for k, v in model.old.state_dict().items())
     model.freeze(False)
     assert model.old.training and all(p.requires_grad for p in model.old.parameters())
+
+
+def test_the_study_plan_is_the_preregistered_one():
+    assert S.STUDY_PROFILES == {"study": ("FH1", "FJ1", "FS1", "FJ2", "FJ3"), S.NARROW: ("FJ1", "FJ2")}
+    assert S.get("FJ1").backbone(S.NARROW).widths == (4, 8, 16)  # the probe's narrowest candidate
+    assert S.get("FJ2").backbone(S.NARROW).widths == (8, 16, 32, 64)
+    narrow, study = S.get("FJ2").profile(S.NARROW), S.get("FJ2").profile("study")
+    assert {f: getattr(narrow, f) for f in ("epochs", "lr", "train_per_task", "seeds")} == \
+        {f: getattr(study, f) for f in ("epochs", "lr", "train_per_task", "seeds")}  # width only
+    assert S.study_methods("FJ2") == ("dvn", "baseline", "nestednet", "packnet", "nestednet-me", "dvn-prefix")
+    assert S.study_methods("FJ2", S.NARROW) == ("dvn", "baseline", "nestednet", "packnet", "nestednet-me")
+    assert "lwf-no-head-stage" in S.study_methods("FS1") and S.study_methods("FJ3") == S.FAMILY_METHODS["joint"]
+    with pytest.raises(ValueError, match="valid profiles are smoke, quick, study, paper$"):
+        S.get("FH1").profile(S.NARROW)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from ..scenarios import FAMILY_METHODS  # noqa: F401 - what each family compares by default
 from . import baseline, dvn, nestednet, packnet, sequential
 
 METHODS: dict[str, Callable] = {
@@ -38,12 +39,6 @@ METHODS: dict[str, Callable] = {
     "lwf-no-head-stage": sequential.lwf_no_head_stage,
 }
 
-# What each family compares by default: every method of the paper's tables for that family.
-FAMILY_METHODS: dict[str, tuple[str, ...]] = {
-    "joint": ("dvn", "baseline", "nestednet", "packnet"),
-    "hierarchical": ("dvn", "baseline", "nestednet"),
-    "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
-}
 
 
 BUILT_IN = frozenset(METHODS)

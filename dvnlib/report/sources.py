@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import scenarios as S
 from ..paper import paper_dir, project_root, reported_cost
-from ..scenarios import ABLATIONS, STUDY_ABLATIONS, ablations_for  # noqa: F401 - the book's names for them
+from ..scenarios import ABLATIONS, FAMILY_METHODS, STUDY_ABLATIONS, ablations_for  # noqa: F401 - the book's names for them
 
 KEYS = ["method", "task", "task_name", "level", "units"]  # one output of one method
 
@@ -27,11 +27,6 @@ BOOK_SCENARIOS: dict[str, tuple[str, ...]] = {
     "hierarchical": ("FH1",),
     "sequential": ("FS1",),
 }
-FAMILY_METHODS: dict[str, tuple[str, ...]] = {
-    "joint": ("dvn", "baseline", "nestednet", "packnet"),
-    "hierarchical": ("dvn", "baseline", "nestednet"),
-    "sequential": ("dvn", "feature_extraction", "lwf", "dacnn", "nestednet"),
-}
 METHOD_LABELS = {
     "dvn": "DVN", "baseline": "Baseline", "nestednet": "NestedNet", "packnet": "PackNet+",
     "feature_extraction": "Feature Extraction", "lwf": "LwF", "dacnn": "DA-CNN",
@@ -39,12 +34,13 @@ METHOD_LABELS = {
     "dvn-shared-affine": "DVN, shared BN scale and shift, statistics per output (ablation)",
     "dvn-random-expansion": "DVN, level 2 of the old task grown at random (ablation)",
     "nestednet-me": "NestedNet, one network per task", "baseline-full": "Baseline, full width only",
+    "lwf-no-head-stage": "LwF without its head-only stage (ablation)",
 }
 EVIDENCE_PROFILE = "study"  # the only profile the book draws verdicts from
 FALLBACK_PROFILE = "quick"  # rendered, labelled "not evidence", until study results exist
 # The study's two capacities (book/preregistration.md, "What is run"): the standard one is the
 # study profile, the capacity-limited one a profile of its own, run on FJ1 and FJ2 only.
-NARROW_PROFILE = "narrow"
+NARROW_PROFILE = S.NARROW
 
 
 def label(method: str) -> str:
@@ -52,7 +48,7 @@ def label(method: str) -> str:
 
 
 def is_ablation(method: str) -> bool:
-    """DVN with one of its choices switched off: the registered ablations, and any ``dvn-*``."""
+    """A method with one of its choices switched off: the registered ablations, and any ``dvn-*``."""
     return method in ABLATIONS or method.startswith("dvn-")
 
 
