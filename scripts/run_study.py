@@ -1,7 +1,10 @@
-"""The whole Fashion-MNIST study at the `study` profile (issue 13), run by run, committed as it goes.
+"""The whole Fashion-MNIST study, run by run, committed as it goes.
 
-Every twin with every method its family compares, plus the ablations the book shows, for the
-profile's five seeds. The (seed, twin, method) runs form one queue, seeds outermost, so that a
+What it runs is the book's preregistration page, as the registry holds it
+(``scenarios.STUDY_PROFILES`` and ``study_methods``): every twin at the standard capacity (profile
+``study``) and FJ1 and FJ2 at the narrow one (profile ``narrow``), each with every method its family
+compares, the twin's extra compared methods and (standard capacity) its ablations, for five seeds.
+An "arm" is one (twin, profile). The (seed, arm, method) runs form one queue, seeds outermost, so that a
 study cut off after some hours has every method at the same seeds rather than some methods
 complete and others missing. ``--workers N`` trains N runs at once, each in its own process with
 one torch thread, drawing from that one queue (``dvnlib.workers.schedule``, the scheduler every
@@ -12,6 +15,8 @@ back, not retrained (the runner recognises it by its configuration and code), so
 end with it), by this process only, so that workers never race on the git index.
 
     .venv/bin/python scripts/run_study.py [--workers 2] [--commit] [--seeds 0 1 2 3 4] [--until 05:10]
+
+``--profile P`` runs one profile only, over ``--twins`` (a rehearsal: ``--profile smoke --twins FH1``).
 
 ``--until HH:MM`` (this machine's clock) is for a session that will end: a run is started only if
 the finished runs of its (twin, method) say it ends by then (its mean time, plus 10%), so no run is
@@ -27,7 +32,6 @@ the exit status is then 1.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import subprocess
 import sys
@@ -36,18 +40,31 @@ import time
 import dvnlib
 from dvnlib import provenance as P
 from dvnlib import results as R, workers as W
-from dvnlib.methods import FAMILY_METHODS
 from dvnlib.request import check
 from dvnlib.runs import finished, resolve
-from dvnlib.scenarios import STUDY_ABLATIONS, ablations_for
+from dvnlib.scenarios import STUDY_ABLATIONS, STUDY_PROFILES, study_methods
 
-PROFILE = "study"  # the profile the book's verdicts rest on; --profile runs another (a rehearsal)
-TWINS = ("FH1", "FJ1", "FS1", "FJ2", "FJ3")  # FH1 first: its anchor is the first check
+PROFILE = "study"  # the standard capacity, whose seeds are the study's
+TWINS = STUDY_PROFILES[PROFILE]  # FH1 first: its anchor is the first check
+
+Arm = tuple[str, str]  # (twin, profile)
 
 
-def methods_for(scenario: str) -> list[str]:
-    """The twin's family's methods, then the ablations the book shows on it."""
-    return [*FAMILY_METHODS[dvnlib.scenario(scenario).family], *ablations_for(scenario)]
+def methods_for(scenario: str, profile: str = PROFILE) -> list[str]:
+    """What the study runs on a twin at a profile (the registry's ``study_methods``)."""
+    return list(study_methods(scenario, profile))
+
+
+def arm_of(job: W.Job) -> Arm:
+    return job.plan.scenario.id, job.plan.profile
+
+
+def arms_of(profile: str | None, twins) -> list[Arm]:
+    """The study's (twin, profile) arms, seeds aside: the preregistered plan (``profile`` None),
+    or ``twins`` at one profile."""
+    if profile is None:
+        return [(sc, p) for p, scs in STUDY_PROFILES.items() for sc in scs if sc in twins]
+    return [(sc, profile) for sc in twins]
 
 
 def commit(paths: list[str], message: str, attempts: int = 10) -> bool:
@@ -74,19 +91,24 @@ def say(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
 
-def run_times(profile: str, twins, seeds) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
-    """Per (twin, method): the seeds finished and each one's wall time (from its record)."""
-    times = {}
-    for sc in twins:
-        for m in methods_for(sc):
-            done, secs = [], []
-            plan = resolve(check(sc, profile, [m], list(seeds)))
+def finished_runs(arms, seeds):
+    """(arm, method, seed, its record) of every run of the plan finished by the code it would run
+    now, in the plan's order."""
+    for arm in arms:
+        for m in methods_for(*arm):
+            plan = resolve(check(arm[0], arm[1], [m], list(seeds)))
             for run in plan.runs:
                 record = plan.record(run)
                 if finished(record, run.key):
-                    done.append(run.seed)
-                    secs.append(json.loads(record.read_text()).get("wall_seconds", 0))
-            times[(sc, m)] = (done, secs)
+                    yield arm, m, run.seed, json.loads(record.read_text())
+
+
+def run_times(arms, seeds) -> dict[tuple[Arm, str], tuple[list[int], list[float]]]:
+    """Per (arm, method): the seeds finished and each one's wall time (from its record)."""
+    times = {(arm, m): ([], []) for arm in arms for m in methods_for(*arm)}
+    for arm, m, seed, record in finished_runs(arms, seeds):
+        times[(arm, m)][0].append(seed)
+        times[(arm, m)][1].append(record.get("wall_seconds", 0))
     return times
 
 
@@ -132,31 +154,32 @@ def deadline(until: str | None, now: float | None = None) -> float | None:
     return stamp if stamp > now else stamp + 86400
 
 
-def status(profile: str, twins, seeds) -> int:
-    """A line per (twin, method): the seeds finished and their mean run time; then the run time
-    left, estimated from the finished runs of the same (twin, method) (else of the same twin)."""
-    times = run_times(profile, twins, seeds)
+def status(arms, seeds) -> int:
+    """A line per (arm, method): the seeds finished and their mean run time; then the run time
+    left, estimated from the finished runs of the same (arm, method) (else of the same arm)."""
+    times = run_times(arms, seeds)
     left, unknown = 0.0, 0
-    for (sc, m), (done, secs) in times.items():
+    for (arm, m), (done, secs) in times.items():
         todo = len(seeds) - len(done)
-        per = estimate(times, sc, m)
+        per = estimate(times, arm, m)
         if per is None:
             unknown += todo
         else:
             left += todo * per
-        print(f"{sc:4} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
+        print(f"{arm[0]:4} {arm[1]:6} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
               f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left")
     print(f"run time left: about {left / 3600:.1f} hours (one worker; divide by the workers)"
           + (f", plus {unknown} runs of twins with none finished yet" if unknown else ""))
     return 0
 
 
-def write_record(profile: str, twins, seeds, workers: int, start: float, trained: int, failed: list) -> str:
-    """The study's record (``results/study.json``; another profile: ``results/<profile>_study.json``),
+def write_record(profile: str | None, arms, seeds, workers: int, start: float, trained: int, failed: list) -> str:
+    """The study's record (``results/study.json``; one other profile: ``results/<profile>_study.json``),
     rewritten after every finished run so that an invocation cut off by the end of a session still
     counts. The study spans sessions: each invocation's wall time is kept (the entry with this
-    start is replaced), so the study's wall time is their sum."""
-    record = "results/study.json" if profile == PROFILE else f"results/{profile}_study.json"
+    start is replaced), so the study's wall time is their sum. ``finished_runs`` lists every run
+    finished by the code it would run now (a stale or unfinished run is not in it)."""
+    record = "results/study.json" if profile is None else f"results/{profile}_study.json"
     try:
         invocations = json.load(open(record)).get("invocations", [])
     except (OSError, ValueError):
@@ -164,53 +187,57 @@ def write_record(profile: str, twins, seeds, workers: int, start: float, trained
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
     invocations = [i for i in invocations if i.get("started") != started]
     invocations.append({"started": started, "wall_seconds": round(time.time() - start), "workers": workers,
-                        "seeds": list(seeds), "twins": list(twins), "trained": trained})
-    records = [json.load(open(f)) for sc in twins for f in glob.glob(f"results/{sc}/{profile}/runs/**/seed*.json",
-                                                                     recursive=True)]
+                        "seeds": list(seeds), "arms": [list(a) for a in arms], "trained": trained})
+    found = list(finished_runs(arms, seeds))
+    done = [{"twin": arm[0], "profile": arm[1], "method": m, "seed": seed, "finished": r.get("finished")}
+            for arm, m, seed, r in found]
+    records = [r for *_, r in found]
     R.write_json(record, {
-        "profile": profile, "invocations": invocations,
+        "profile": profile or "+".join(STUDY_PROFILES), "invocations": invocations,
         "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
-        "planned": len(seeds) * sum(len(methods_for(sc)) for sc in twins),
+        "finished_runs": done,
+        "planned": len(seeds) * sum(len(methods_for(*arm)) for arm in arms),
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
-        "hardware": P.hardware("cpu"), "versions": P.versions(), "git": P.git_state(), "scenarios": list(twins),
+        "hardware": P.hardware("cpu"), "versions": P.versions(), "git": P.git_state(),
+        "scenarios": list(dict.fromkeys(sc for sc, _ in arms)), "arms": [list(a) for a in arms],
         "ablations": {k: list(v) for k, v in STUDY_ABLATIONS.items()}, "workers": workers, "failed": failed})
     return record
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default=PROFILE)
-    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the profile's")
+    ap.add_argument("--profile", default=None, help="one profile only (default: the study's plan, every arm)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the study profile's")
     ap.add_argument("--twins", nargs="+", default=list(TWINS))
     ap.add_argument("--workers", type=int, default=1, help="runs trained at once, one process and thread each")
     ap.add_argument("--commit", action="store_true", help="git-commit each finished (method, seed)")
-    ap.add_argument("--notebooks", action="store_true", help="run each twin's notebook at the end")
+    ap.add_argument("--notebooks", action="store_true", help="run each arm's notebook at the end")
     ap.add_argument("--status", action="store_true", help="say what is finished and what is left; train nothing")
     ap.add_argument("--until", metavar="HH:MM", help="start only runs expected to end by then (this machine's clock)")
     args = ap.parse_args(argv)
     stop_by = deadline(args.until)
-    profile = args.profile
     if args.seeds is None:
-        args.seeds = list(dvnlib.scenario("FJ1").profile(profile).seeds)
+        args.seeds = list(dvnlib.scenario("FJ1").profile(args.profile or PROFILE).seeds)
     for sc in args.twins:
         dvnlib.scenario(sc)  # an unknown twin fails here, before any training
+    arms = arms_of(args.profile, args.twins)
     if args.status:
-        return status(profile, args.twins, args.seeds)
+        return status(arms, args.seeds)
     start = time.time()
-    times = run_times(profile, args.twins, args.seeds)  # what is finished, and how long each took
-    queue = [(seed, sc, m) for seed in args.seeds for sc in args.twins for m in methods_for(sc)]
+    times = run_times(arms, args.seeds)  # what is finished, and how long each took
+    queue = [(seed, arm, m) for seed in args.seeds for arm in arms for m in methods_for(*arm)]
     total = len(queue)
-    queue = [(seed, sc, m) for seed, sc, m in queue if seed not in times[(sc, m)][0]]
-    plans = {(sc, m): resolve(check(sc, profile, [m], args.seeds)) for sc in args.twins for m in methods_for(sc)}
-    by_run = {(sc, m, r.seed): (plan, r) for (sc, m), plan in plans.items() for r in plan.runs}
-    jobs = [W.Job(*by_run[(sc, m, seed)], data_root=None, progress=False) for seed, sc, m in queue]
+    queue = [(seed, arm, m) for seed, arm, m in queue if seed not in times[(arm, m)][0]]
+    plans = {(arm, m): resolve(check(*arm, [m], args.seeds)) for arm in arms for m in methods_for(*arm)}
+    by_run = {(arm, m, r.seed): (plan, r) for (arm, m), plan in plans.items() for r in plan.runs}
+    jobs = [W.Job(*by_run[(arm, m, seed)], data_root=None, progress=False) for seed, arm, m in queue]
     failed, trained = [], 0
     say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
 
     def next_run(waiting: list) -> int | None:
-        i = pick([(j.run.seed, j.plan.scenario.id, j.run.method) for j in waiting], times,
+        i = pick([(j.run.seed, arm_of(j), j.run.method) for j in waiting], times,
                  stop_by - time.time() if stop_by else None)
         if i is not None:
             say(f"start {waiting[i].what}")
@@ -218,19 +245,19 @@ def main(argv=None) -> int:
 
     def done(job, status: str, seconds: float) -> None:
         nonlocal trained
-        sc, m, seed = job.plan.scenario.id, job.run.method, job.run.seed
-        # the twin's metrics.csv and run.json gathered with this run (read back, not trained)
+        (sc, profile), m, seed = arm_of(job), job.run.method, job.run.seed
+        # the arm's metrics.csv and run.json gathered with this run (read back, not trained)
         dvnlib.run(sc, profile, [m], [seed], progress=False)
         if status == "trained":
             say(f"done  {job.what} in {seconds:.0f} s")
             trained += 1
-            times[(sc, m)][0].append(seed)
-            times[(sc, m)][1].append(seconds)
+            times[((sc, profile), m)][0].append(seed)
+            times[((sc, profile), m)][1].append(seconds)
         else:
             say(f"done  {job.what} (finished by another runner)")
-        record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
+        record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
         if args.commit:
-            commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {m} seed {seed}")
+            commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {profile} {m} seed {seed}")
 
     def fail(job, error: Exception) -> bool:
         failed.append(f"{job.what}: {type(error).__name__}: {error}")
@@ -243,13 +270,14 @@ def main(argv=None) -> int:
     if args.notebooks and left:
         say("notebooks not run: runs are left (they would train them)")
     elif args.notebooks:
-        for sc in args.twins:
+        for sc, profile in arms:
             family = dvnlib.scenario(sc).family
             subprocess.run([sys.executable, "-m", "papermill", f"notebooks/{family}.ipynb",
                             f"results/{sc}/{profile}/{family}.ipynb", "-k", "python3", "--no-progress-bar",
-                            "-p", "scenario", sc, "-p", "profile", profile, "-p", "methods", ",".join(methods_for(sc)),
+                            "-p", "scenario", sc, "-p", "profile", profile,
+                            "-p", "methods", ",".join(methods_for(sc, profile)),
                             "-p", "seeds", ",".join(map(str, args.seeds))], check=True)
-    record = write_record(profile, args.twins, args.seeds, args.workers, start, trained, failed)
+    record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
     if args.commit:
         commit([record], f"Study record: {record}")
     for f in failed:
