@@ -239,9 +239,11 @@ def quantize(model, images):
         raise ValueError(f"calibration images must be {want} N x C x H x W, as the model takes them; "
                          f"got {x.dtype} {x.shape}")
 
+    step = model.graph.input[0].type.tensor_type.shape.dim[0].dim_value or 64  # a fixed batch, or 64 at a time
+
     class Reader(Q.CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{name: x[i:i + 64]} for i in range(0, len(x), 64)])
+            self.batches = iter([{name: x[i:i + step]} for i in range(0, len(x), step)])
 
         def get_next(self):
             return next(self.batches, None)
