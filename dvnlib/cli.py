@@ -1,6 +1,6 @@
 """Command line: ``python -m dvnlib summary J2 [--json]``, ``python -m dvnlib run FJ1 [--profile quick]``,
 ``python -m dvnlib bench [--quick] [--json]``, ``python -m dvnlib export FJ2 --task 1 --max-bytes N --out F.onnx``,
-``python -m dvnlib zoo --profile study --out results/deploy/zoo.csv``.
+``python -m dvnlib zoo --profile study --out results/deploy/zoo.csv``, ``python -m dvnlib demo FJ2 --profile quick``.
 
 Errors in what the user asked for or in the environment (an unknown scenario, an inconsistent
 override, an unusable device, a missing or malformed dataset, a results folder that cannot be
@@ -99,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument("--data-root", help="default: $DVN_DATA, else data/")
     z.add_argument("--rounds", type=_at_least_1, default=30, help="timed batch-1 rounds per output")
     z.add_argument("--out", required=True, help="the CSV to write (the book reads results/deploy/zoo.csv)")
+    d = sub.add_parser("demo", help="the deployment page's live demo: a kept model's levels in both precisions "
+                       "and test images, for the reader's browser")
+    d.add_argument("scenario", help=f"one of {', '.join(SCENARIOS)}")
+    d.add_argument("--profile", choices=PROFILES, default="study")
+    d.add_argument("--seed", type=_seed, default=0)
+    d.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
+                   help="the settings the run was given (its --set), to use that run's model (repeatable)")
+    d.add_argument("--results", default="results", help="results folder holding the models (default: results)")
+    d.add_argument("--data-root", help="default: $DVN_DATA, else data/")
+    d.add_argument("--images-per-task", type=_at_least_1, default=75, help="test images shipped per task")
+    d.add_argument("--out", help="the folder to write (default: book/_extra/demo, which the book serves)")
     args = parser.parse_args(argv)
     try:
         _command(args)
@@ -156,6 +167,11 @@ def _command(args) -> None:
         _export(args)
     elif args.command == "zoo":
         _zoo(args)
+    elif args.command == "demo":
+        from . import demo  # imports torch and onnxruntime: kept out of the other commands' path
+        print(demo.build(args.scenario, args.profile, args.seed, args.out or demo.DEMO_DIR, args.results,
+                         args.data_root, args.images_per_task, dict(_setting(x) for x in args.overrides) or None,
+                         log=lambda s: print(s, file=sys.stderr, flush=True)))
 
 
 def _export(args) -> None:

@@ -43,13 +43,14 @@ def build(scenarios: Sequence[str], profile: str, root="results", data_root=None
 
 
 def model_rows(net, data_root=None, rounds: int = 30, threads: int = 1,
-               precisions: Sequence[str] = deploy.PRECISIONS) -> list[dict]:
+               precisions: Sequence[str] = deploy.PRECISIONS, keep=None) -> list[dict]:
     """One row per (task, level, precision) of a kept network (``deploy.load``): exported (int8
     calibrated on the task's training images, ``deploy.calibration_images``), its accuracy
     through ONNX Runtime on the run's test images from raw pixels (``onnx_accuracy``) beside the
     one its run recorded for that output in float32 (``accuracy``), its file size, and its batch-1
     latency on ``threads`` threads (``timing.interleaved``: every file of the network timed in
-    the same ``rounds`` rounds, after ``WARMUP`` untimed ones; median, min and max)."""
+    the same ``rounds`` rounds, after ``WARMUP`` untimed ones; median, min and max). ``keep``: a
+    folder where the files stay (``t<task>l<level>-<precision>.onnx``, named in ``file``)."""
     import onnxruntime as ort
 
     from . import accounting
@@ -62,9 +63,10 @@ def model_rows(net, data_root=None, rounds: int = 30, threads: int = 1,
     calib = ({t: deploy.calibration_images(net, t, data_root) for t in data} if "int8" in precisions else {})
     sessions, sizes = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(keep if keep is not None else tmp)
         for (t, l) in cost:
             for p in precisions:
-                f = deploy.export(net, t, l, Path(tmp) / f"t{t}l{l}{p}.onnx", precision=p, calibration=calib.get(t))
+                f = deploy.export(net, t, l, folder / f"t{t}l{l}-{p}.onnx", precision=p, calibration=calib.get(t))
                 sessions[(t, l, p)], sizes[(t, l, p)] = deploy.session(f, threads), f.stat().st_size
     one = {t: d.x[:1].numpy() for t, d in data.items()}
     times = timing.interleaved({o: (lambda s=sess, x=one[o[0]]: s.run(None, {deploy.INPUT: x}))
@@ -83,7 +85,8 @@ def model_rows(net, data_root=None, rounds: int = 30, threads: int = 1,
                      "accuracy": deploy.recorded_accuracy(net, t, l), "n_test": len(y),
                      "latency_ms": 1000 * ms.median, "latency_ms_min": 1000 * ms.min,
                      "latency_ms_max": 1000 * ms.max, "rounds": rounds, "threads": threads,
-                     "hardware": hw.get("cpu"), "onnxruntime": ort.__version__, "commit": commit})
+                     "hardware": hw.get("cpu"), "onnxruntime": ort.__version__, "commit": commit,
+                     **({"file": f"t{t}l{l}-{p}.onnx"} if keep is not None else {})})
     return rows
 
 

@@ -12,6 +12,7 @@ out=${1:-book}
 JB=${JUPYTER_BOOK:-.venv/bin/jupyter-book}
 [ -x "$JB" ] || JB=jupyter-book
 bash scripts/get_mathjax.sh >/dev/null  # the local MathJax the pages load (pinned; a no-op when present)
+bash scripts/get_onnxruntime_web.sh >/dev/null  # the deploy page's in-browser engine (pinned; a no-op when present)
 # _config.yml is at the repository top: Jupyter Book looks upward from book/ for it; --config
 # makes that explicit. A fresh environment every time, so that no stale page survives.
 exec "$JB" build book/ --config _config.yml --path-output "$out" \

@@ -345,3 +345,73 @@ def test_bench_levels_pair_the_rounds():
     (c,) = report.decide(report.claim4(pd.DataFrame(rows)))  # claim 4's statistic is the same
     assert (c.diff.mean, c.diff.boot_low, c.diff.boot_high) == tuple(lv.loc[1, ["speedup", "low", "high"]])
     assert c.verdict == "contradicted" and not c.counted  # 5.8x is above it; engine "e" does not decide
+
+
+# ---------------------------------------------------------------------------------------------
+# The deployment page's live demo, served over HTTP (browsers refuse WebAssembly from file://)
+
+@pytest.fixture(scope="module")
+def served_book(built_book):
+    """The built book on a local HTTP server (a free port), for the duration of the module."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built_book)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(browser, built_book, served_book):
+    """ONNX Runtime Web in Chromium, on the demo's shipped images: every (task, level, precision)'s
+    accuracy equals ONNX Runtime's in Python on the same images, and for two byte budgets the page
+    picks per task what ``zoo.choose`` (``net.level_for(task, max_bytes=...)``) picks."""
+    import numpy as np
+
+    from dvnlib import demo, deploy, zoo
+    meta = demo.read(built_book / "demo")
+    ctx = browser.new_context()
+    refused: list[str] = []
+
+    def local_only(route):
+        if route.request.url.startswith(served_book):
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.abort()
+    ctx.route("**/*", local_only)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{served_book}/deploy.html", wait_until="load")
+    results = "document.getElementById('dvn-demo-results').textContent"
+    page.wait_for_function(f"() => {results}.startsWith('{{')", timeout=600_000)
+    got = json.loads(page.evaluate(results))
+    assert got["done"], got.get("error")
+    assert (got["scenario"], got["profile"], got["key"]) == (meta["scenario"], meta["profile"], meta["key"])
+    measured = {(r["task"], r["level"], r["precision"]): r for r in got["results"]}
+    assert set(measured) == {(f["task"], f["level"], f["precision"]) for f in meta["files"]}
+    tasks = {t["task"]: t for t in meta["tasks"]}
+    for f in meta["files"]:
+        t = tasks[f["task"]]
+        pred = deploy.predict(deploy.session(built_book / "demo" / f["file"]), t["x"]).argmax(1)
+        python = 100 * float((pred == np.asarray(t["labels"])).mean())
+        r = measured[(f["task"], f["level"], f["precision"])]
+        assert r["n"] == t["count"] and r["latency_ms"] > 0
+        assert r["accuracy"] == pytest.approx(python, abs=1e-9), (f["file"], r["accuracy"], python)
+        print(f"{f['file']}: browser {r['accuracy']:.1f}% {r['latency_ms']:.3f} ms/image; "
+              f"Python {python:.1f}% {f['latency_ms']:.3f} ms/image")
+    # two budgets: the smallest that every task fits, and one between the sizes
+    sizes = sorted(f["onnx_bytes"] for f in meta["files"])
+    low = max(min(f["onnx_bytes"] for f in meta["files"] if f["task"] == t) for t in tasks)
+    for budget in (low, sizes[len(sizes) * 3 // 4]):
+        page.fill("#dvn-demo-budget", str(budget))
+        page.wait_for_function(f"() => JSON.parse({results}).budget_bytes === {budget}")
+        chosen = {c["task"]: (c["level"], c["precision"]) for c in json.loads(page.evaluate(results))["chosen"]}
+        assert chosen == {t: tuple(zoo.choose(meta["files"], t, budget)) for t in tasks}, budget
+    assert not errors and not refused
+    ctx.close()

@@ -368,6 +368,34 @@ def test_cli_export_by_bytes_takes_the_zoos_choice_and_its_precision(kept, tmp_p
     assert len(err.splitlines()) == 1 and f"level 1 int8: {smallest:,}" in err
 
 
+@needs_data
+def test_the_demo_command_ships_every_file_and_the_images_it_was_measured_with(kept, tmp_path, capsys):
+    import onnx
+
+    from dvnlib import demo
+    root, net = kept
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "demo.js").write_text("// the page's script\n")
+    (out / "stale.onnx").write_bytes(b"x")
+    assert cli.main(["demo", "FJ1", "--profile", "smoke", "--results", str(root), "--images-per-task", "20",
+                     "--out", str(out), *SET]) == 0
+    assert (out / "demo.js").read_text() == "// the page's script\n" and not (out / "stale.onnx").exists()
+    meta = demo.read(out)
+    assert (meta["scenario"], meta["profile"], meta["key"]) == ("FJ1", "smoke", net.info["key"])
+    assert sorted((f["task"], f["level"], f["precision"]) for f in meta["files"]) == sorted(
+        (t, l, p) for t, l in net.outputs for p in deploy.PRECISIONS)
+    s = S.with_profile("FJ1", "smoke", **SMALL)
+    for t in meta["tasks"]:
+        want = D.load_task(s.tasks[t["task"] - 1], "test", None, 20, seed=0, native=True)
+        assert np.array_equal(t["x"], want.x.numpy()) and t["labels"] == want.y.tolist()
+        assert t["classes"] == net.info["tasks"][t["task"] - 1]["class_names"]
+    for f in meta["files"]:
+        assert (out / f["file"]).stat().st_size == f["onnx_bytes"]
+        props = {p.key: p.value for p in onnx.load(str(out / f["file"])).metadata_props}
+        assert (props["task"], props["level"], props["precision"]) == (str(f["task"]), str(f["level"]), f["precision"])
+
+
 def test_deployment_and_kept_models_never_import_the_books_report_package():
     """The book's code only reads what runs wrote: nothing that trains or deploys stands on it."""
     import ast
