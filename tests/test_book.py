@@ -375,7 +375,11 @@ def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(br
 
     from dvnlib import demo, deploy, zoo
     meta = demo.read(built_book / "demo")
-    ctx = browser.new_context()
+    # the same browser, but the local server's address resolves (the fixture's resolves none)
+    local = browser.browser_type.launch(executable_path=str(CHROMIUM), args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
+    ctx = local.new_context()
     refused: list[str] = []
 
     def local_only(route):
@@ -414,4 +418,4 @@ def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(br
         chosen = {c["task"]: (c["level"], c["precision"]) for c in json.loads(page.evaluate(results))["chosen"]}
         assert chosen == {t: tuple(zoo.choose(meta["files"], t, budget)) for t in tasks}, budget
     assert not errors and not refused
-    ctx.close()
+    local.close()
