@@ -137,6 +137,20 @@ def write_predictions(path, predictions) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_predictions(record, entry) -> str | None:
+    """What is wrong with the per-image predictions a run record names (``entry``: its file and
+    sha256), or None: a record that names none, a missing file and a file of other content all
+    mean the run must train again."""
+    if not isinstance(entry, dict) or not {"file", "sha256"} <= set(entry):
+        return "it names no per-image predictions"
+    path = Path(record).with_name(str(entry["file"]))
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return f"its predictions {path.name} are missing"
+    return None if digest == entry["sha256"] else f"its predictions {path.name} are not the ones it wrote"
+
+
 def save_checkpoint(path, state: dict) -> None:
     """``torch.save`` through a temporary file; tensors, numbers, strings and containers only."""
     import torch

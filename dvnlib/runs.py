@@ -126,7 +126,8 @@ def finished(record: Path, key: str) -> bool:
     except R.CorruptFile as e:
         R.quarantine(rows, e.reason)
         return False
-    problem = trained.verify(record.parents[3], meta.get("models"))  # <out>/runs/<method>/<config>/
+    problem = (R.check_predictions(record, meta.get("predictions"))
+               or trained.verify(record.parents[3], meta.get("models")))  # <out>/runs/<method>/<config>/
     if problem:
         log.warning("%s: %s; its run is trained again", record, problem)
         return False

@@ -98,3 +98,21 @@ def test_the_study_plan_is_the_preregistered_one():
     assert "lwf-no-head-stage" in S.study_methods("FS1") and S.study_methods("FJ3") == S.FAMILY_METHODS["joint"]
     with pytest.raises(ValueError, match="valid profiles are smoke, quick, study, paper$"):
         S.get("FH1").profile(S.NARROW)
+
+
+def test_a_run_whose_predictions_are_lost_or_changed_trains_again(tmp_path):
+    from dvnlib import results as R
+    from dvnlib.runs import finished
+    kw = dict(methods=["feature_extraction"], seeds=[0], out_dir=tmp_path, progress=False, overrides=SMALL, threads=1)
+    dvnlib.run("FS1", "smoke", **kw)
+    record = next(tmp_path.glob("FS1/smoke/runs/feature_extraction/*/seed0.json"))
+    key = json.loads(record.read_text())["key"]
+    assert finished(record, key)
+    pred = R.predictions_path(record)
+    good = pred.read_bytes()
+    pred.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    assert not finished(record, key)  # changed
+    pred.unlink()
+    assert not finished(record, key)  # missing
+    dvnlib.run("FS1", "smoke", **kw)
+    assert finished(record, key) and pred.read_bytes() == good  # retrained, the same images predicted alike
