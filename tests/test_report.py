@@ -236,3 +236,61 @@ def test_the_zoo_frontier_is_what_some_byte_budget_picks():
     picked = {tuple(zoo.choose(df.to_dict("records"), 1, b)) for b in df["onnx_bytes"]}
     assert picked == on
     assert {"precision", "on the frontier"} <= set(report.zoo_table(s).columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# The book's one number format, and configuration read from the records
+
+def test_number_format_never_shows_minus_zero_none_or_unrounded_floats():
+    from dvnlib.report import numbers as N
+    assert N.num(-0.001) == "0.00" and N.num(-0.004, signed=True) == "+0.00"
+    assert N.ci(-0.25, 0.18, signed=True) == "-0.25 ± 0.18"  # where a verdict turns stays visible
+    assert N.paper_num(96.95) == "96.95" and N.paper_num(94.6) == "94.6"  # the paper's digits, as transcribed
+    assert N.plain(None) == N.plain(float("nan")) == "—" and N.plain(0.335803) == "0.336"
+    assert N.plain(3.0) == "3" and N.plain("x") == "x" and N.interval(-0.001, 0.5, signed=True) == "[+0.00, +0.50]"
+    from dvnlib.report.paper import fmt_paper
+    assert fmt_paper(96.95, 94.6) == "96.95 vs 94.6"  # the claims tables' paper column, same digits
+
+
+def _record(root, scenario="FH1", threads=1, epochs=8, train_per_task=None):
+    import json
+    d = root / scenario / "study"
+    (d / "runs" / "dvn" / "k").mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({
+        "configuration": {"backbone": {"name": "WRN-8-1"}, "settings": {"epochs": 99, "train_per_task": train_per_task}},
+        "hardware": {"torch_threads": 2},  # the collecting process, not the runs
+        "runs": {"dvn": [{"seed": 0, "finished": "2026-11-25T01:00:00"}, {"seed": 1, "finished": "2026-11-26T01:00:00"}]}}))
+    for seed in (0, 1):
+        (d / "runs" / "dvn" / "k" / f"seed{seed}.json").write_text(json.dumps({
+            "seed": seed, "hardware": {"torch_threads": threads}, "epochs_per_task": {"1": {"dvn": epochs}}}))
+
+
+def test_configuration_is_read_from_the_run_records(tmp_path):
+    """Epochs from each run's epochs_per_task, images from the resolved settings, threads per run
+    from each run's own record (not run.json's collecting process), dates from the runs."""
+    _record(tmp_path)
+    f = report.run_facts("FH1", "study", tmp_path)
+    assert f["epochs"] == [8] and f["threads"] == [1] and f["seeds"] == [0, 1]
+    assert f["finished"] == ("2026-11-25", "2026-11-26")
+    from dvnlib.report import records
+    assert records.images_text(f) == "every training image" and records.threads_text(f) == "1 torch thread per run"
+    row = report.configuration_table("study", tmp_path).iloc[0]
+    assert row["epochs"] == "8 epochs" and row["threads"] == "1 torch thread per run"
+    assert "2 torch" not in " ".join(report.run_records(tmp_path)["torch threads per run"])
+    from dvnlib.report.comparisons import scale
+    assert scale("FH1", None, "study", tmp_path) == "FH1 (WRN-8-1, 8 epochs, every training image, 0 seeds, study profile)"
+
+
+def test_export_agreement_separates_rounding_from_differences():
+    z = pd.DataFrame({"accuracy": [92.166667, 91.5, 90.0], "onnx_accuracy": [92.1667, 91.5, 90.0]})
+    text = report.export_agreement(z)
+    assert "0 files differ by more than that" in text and "4 decimals" in text
+    z.loc[2, "onnx_accuracy"] = 89.9
+    assert "1 file differs by more than that" in report.export_agreement(z)
+
+
+def test_paper_map_and_untested_scenarios():
+    assert {item for item, *_ in report.PAPER_MAP} >= {"Table 1", "Table 2", "Table 3", "Table 4", "Table 5",
+                                                        "Figure 5", "Figure 6"}
+    nc = report.not_compared()
+    assert nc["S2"] == "no twin here" and "not transcribed" in nc["J2"] and "not transcribed" in nc["J3"]

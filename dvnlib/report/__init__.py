@@ -13,7 +13,10 @@ flowing one way (sources -> stats -> verdicts -> comparisons / tables / figures 
 * ``comparisons``: each claim's comparisons, as the preregistration fixes them, at both capacities;
 * ``tables`` and ``figures``: what the notebooks and pages show;
 * ``cost``: the benchmark's files formatted for the cost page and claim 4;
-* ``records``: run records, commands, what this build found;
+* ``records``: run records, commands, what this build found, how each twin's runs were configured;
+* ``numbers``: the book's one number format;
+* ``overview``: the intro's verdict table, the map of the paper's tables and figures, the
+  limitations' figures;
 * ``zoo``: the deployment page's model zoo (its summary over seeds, table and figure);
 * ``pages``: the ``show_*`` functions the book's pages call.
 
@@ -27,8 +30,11 @@ from .figures import convergence_figure, curves_figure, density_figure, speedup_
 from .paper import MATCH_TOLERANCE, paper_speedups, reported_cost_all, reported_densities, reported_table
 from .pages import (show_ablation, show_bench_run, show_bench_switches, show_bench_targets, show_claim,
                     show_claims_summary, show_convergence, show_cost, show_curves, show_figure, show_fh1_anchor, show_finetune_sweep, show_precision, show_reported,
-                    show_reproducibility, show_scenario, show_status, show_table, show_twins)
-from .records import bench_record, commands_table, run_records, status, study_record
+                    show_reproducibility, show_scenario, show_status, show_table, show_twins, show_verdict_table,
+                    show_paper_map, show_limitations, limitations_text, show_other_ablations, show_configuration)
+from .numbers import ci, interval, num, paper_num, plain
+from .overview import PAPER_MAP, not_compared, paper_map_table, verdict_table
+from .records import bench_record, commands_table, configuration_table, run_facts, run_records, status, study_record
 from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, NARROW_PROFILE,
                       book_profile, capacities, label, load_bench, load_bench_meta, load_bench_table, load_curves,
                       load_metrics, load_predictions, load_reported, load_anchor, load_reported_cost, rerun_command,
@@ -37,4 +43,4 @@ from .stats import (Difference, aggregate, compare, diff_ci, difference, holm, m
                     t_quantile, welch_ci)
 from .tables import (FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)
-from .zoo import zoo_figure, zoo_summary, zoo_table
+from .zoo import export_agreement, zoo_figure, zoo_summary, zoo_table

@@ -19,6 +19,7 @@ from ..paper import is_deciding
 from ..timing import speedup, speedup_resamples
 from .cost import engine_label
 from .paper import fmt_paper, loss_margin, paper_speedups, paper_value
+from .records import epochs_text, images_text, run_facts
 from .sources import (BENCH_KEYS, book_data, book_profile, capacities, label, load_bench, load_predictions,
                       twin_name)
 from .stats import Difference, bootstrap_p, difference, fmt_ci, t_half
@@ -354,25 +355,22 @@ def peer_differences(claim: Claim) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["twin", "versus", "what", "capacity", "difference", "low", "high"])
 
 
-def scale(scenario: str, df: pd.DataFrame | None, profile: str) -> str:
-    """At what scale a scenario was tested: backbone, schedule, images, seeds."""
-    s = S.get(scenario)
-    seeds = df["seed"].nunique() if df is not None else None
-    try:
-        p, bb = s.profile(profile), s.backbone(profile).name
-    except ValueError:  # a profile this version of the registry does not define
-        return f"{scenario} ({seeds} seed{'s' * (seeds != 1)}, {profile} profile)"
-    seeds = seeds if seeds is not None else len(p.seeds)
-    return (f"{scenario} ({bb}, {p.epochs} epoch{'s' * (p.epochs != 1)}, "
-            f"{p.train_per_task or 'all'} training images per task, {seeds} seed{'s' * (seeds != 1)}, "
-            f"{profile} profile)")
+def scale(scenario: str, df: pd.DataFrame | None, profile: str, root=None) -> str:
+    """At what scale a scenario was tested, as its run records say: backbone, epochs, images,
+    seeds (``records.run_facts``)."""
+    seeds = df["seed"].nunique() if df is not None else 0
+    facts = run_facts(scenario, profile, root)
+    if facts is None:
+        return f"{scenario} ({seeds} seed{'s' * (seeds != 1)}, {profile} profile, no run record)"
+    return (f"{scenario} ({facts['backbone']}, {epochs_text(facts)}, {images_text(facts)}, "
+            f"{seeds} seed{'s' * (seeds != 1)}, {profile} profile)")
 
 
-def scale_text(data: dict[str, pd.DataFrame], profile: str) -> str:
+def scale_text(data: dict[str, pd.DataFrame], profile: str, root=None) -> str:
     """``scale`` for several scenarios, those tested alike grouped together."""
     groups: dict[str, list[str]] = {}
     for sc, df in data.items():
-        groups.setdefault(scale(sc, df, profile).split(" (", 1)[1], []).append(sc)
+        groups.setdefault(scale(sc, df, profile, root).split(" (", 1)[1], []).append(sc)
     return "; ".join(f"{', '.join(scs)} ({rest}" for rest, scs in groups.items())
 
 
@@ -393,7 +391,7 @@ def claims(profile: str | None = None, root=None) -> list[Claim]:
         comps = decide([c for r in results for c in CLAIM_FUNCTIONS[n](r)])
         twins = CLAIM_TWINS[n]
         out.append(Claim(n, statement, comps, {r.capacity: r.profile for r in results},
-                         {r.capacity: scale_text({k: v for k, v in r.metrics.items() if k in twins}, r.profile)
+                         {r.capacity: scale_text({k: v for k, v in r.metrics.items() if k in twins}, r.profile, root)
                           or "no results yet" for r in results},
                          {r.capacity: [tw for tw in twins if tw not in r.metrics
                                        and (r.capacity == "standard" or tw in ("FJ1", "FJ2"))] for r in results}))

@@ -14,8 +14,10 @@ from .verdicts import (CONTRADICTED, COULD_NOT, DETECTABLE, NOT_DISTINGUISHABLE,
                        comparisons_table, counted, counts, rule_link)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
 from .figures import capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
-from .paper import PAPER_FIGURES, PAPER_TABLES, reported_table
-from .records import bench_record, run_records, status, study_record
+from .numbers import plain
+from .overview import backbones, ceiling, curve_seeds, not_compared, paper_map_table, verdict_table, without_predictions
+from .paper import PAPER_FIGURES, PAPER_HARDWARE, PAPER_TABLES, reported_table
+from .records import bench_record, configuration_table, epochs_text, images_text, run_facts, threads_text, run_records, status, study_record
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
                       twin_name, curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_records, load_reported, order_methods, read_csv,
@@ -34,14 +36,8 @@ def _md(text: str):
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as a reader writes them: no trailing zeros, a dash for nothing."""
-    out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = [("—" if v != v else f"{v:g}") for v in out[c]]
-        else:
-            out[c] = out[c].map(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else v)
-    return out
+    """Every cell in the book's one number format (``numbers.plain``)."""
+    return df.map(plain)
 
 
 def show_table(df: pd.DataFrame, caption: str, kind: str = "result"):
@@ -143,8 +139,9 @@ def show_scenario(scenario: str, profile: str | None = None, methods=None, figur
                                     f"mean and 95% interval over {_seeds(n)}"))
 
 
-def show_ablation(scenario: str, profile: str | None = None, only_if_present: bool = False):
-    """DVN against its ablations on one scenario (``only_if_present``: say nothing when absent)."""
+def show_ablation(scenario: str, profile: str | None = None, only_if_present: bool = False) -> bool:
+    """DVN against its ablations on one scenario (``only_if_present``: say nothing when absent);
+    whether anything was shown."""
     profile = profile or book_profile()
     df = load_metrics(scenario, profile)
     have = set(df["method"]) if df is not None else set()
@@ -155,7 +152,7 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
             _md(_missing_note(scenario, profile, ablations=True) if df is None else
                 _missing_note(scenario, profile, [m for m in wanted if m not in have]) if "dvn" in have else
                 _missing_note(scenario, profile, ["dvn"]))
-        return
+        return False
     show_profile_note(profile)
     if only_if_present:
         _md(f"**{scenario}**")
@@ -170,6 +167,13 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
     show_figure(density_figure(d, f"{scenario}: DVN and its ablations, test accuracy against parameter density",
                                methods=["dvn", *abl],
                                subtitle=f"ours, {_profile_words(profile)}; mean and 95% interval over {_seeds(n)}"))
+    return True
+
+
+def show_other_ablations(scenarios=("FJ3", "FH1"), profile: str | None = None):
+    """Ablation runs of twins the study does not ablate, where they exist; a line if none does."""
+    if not [sc for sc in scenarios if show_ablation(sc, profile, only_if_present=True)]:
+        _md(f"This build has no ablation runs of {' or '.join(scenarios)}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +342,9 @@ def show_curves():
         return
     for sc in dict.fromkeys(curves["scenario"]):
         c = curves[curves["scenario"] == sc]
-        show_figure(curves_figure(c, sc, f"mean over {_seeds(c['seed'].nunique())}; band: 95% interval of test accuracy"))
+        n = c["seed"].nunique()
+        show_figure(curves_figure(c, sc, f"mean over {_seeds(n)}" + ("; band: 95% interval of test accuracy over seeds"
+                                                                        if n > 1 else "; one seed, so no interval")))
     show_table(budget_table(curves), "Budget from the curves: the smallest number of SGD steps whose doubling adds "
                "less than 1 point of mean test accuracy, and train against test at the largest budget", "curves")
 
@@ -362,7 +368,9 @@ def show_fh1_anchor():
         return
     rec = load_records("FH1", EVIDENCE_PROFILE, "dvn")
     steps = rec.loc[rec["task"] == 2, "steps"].max() if rec is not None else None
-    show_table(fh1_anchor_table(probes, study, steps), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
+    facts = run_facts("FH1", EVIDENCE_PROFILE)
+    settings = f"{images_text(facts)}, {epochs_text(facts)} (its records)" if facts else "—"
+    show_table(fh1_anchor_table(probes, study, steps, settings), f"FH1's anchor: DVN's top level on the 10-way fine task, test accuracy "
                f"against the required {FH1_ANCHOR:g}%, in the probes that set FH1's budget and in the study", "anchor")
 
 
@@ -498,9 +506,11 @@ def study_text(study: dict) -> str:
     those planned, wall time summed over the driver's invocations, run time, hardware, versions."""
     hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
     inv = study.get("invocations", [])
+    facts = [f for sc in study.get("scenarios", []) if (f := run_facts(sc, study.get("profile", "study")))]
+    threads = threads_text({"threads": sorted({t for f in facts for t in f["threads"]})})
     wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
-            f"{'s' * (len(inv) != 1)} of the driver ({max(i['workers'] for i in inv)} worker processes of one "
-            "torch thread each) and " if inv and "wall_seconds_total" in study else "")
+            f"{'s' * (len(inv) != 1)} of the driver (up to {max(i['workers'] for i in inv)} worker processes; "
+            f"the runs' records: {threads}) and " if inv and "wall_seconds_total" in study else "")
     # The driver counts the runs it plans (run_study.methods_for); a record written before it did
     # says only how many are done.
     runs, planned, name = study.get("runs", 0), study.get("planned"), f"`{study.get('profile', '?')}` profile's study"
@@ -523,3 +533,89 @@ def show_reproducibility():
     study = study_record()
     if study:
         _md(study_text(study))
+
+
+# --------------------------------------------------------------------------------------------
+# Intro and limitations
+
+def show_verdict_table():
+    """The intro's one-screen table: each claim's verdict, why, where tested, and its section."""
+    show_profile_note()
+    prof = book_profile()
+    show_table(verdict_table(_cached_claims(), capacities(prof)),
+               f"What the study found: each claim of the paper and the verdict our results support ("
+               f"{_profile_words(prof)}; computed from the results when the book was built, by the preregistered "
+               "rules). Each claim links its section of the claims page", "verdicts")
+
+
+def show_paper_map():
+    show_table(paper_map_table(), "The paper's tables and figures, the twin this book sets beside each, and "
+               "its page", "map")
+
+
+def limitations_text(profile: str | None = None) -> str:
+    """The limitations page's list, every figure in it read from the results it describes."""
+    profile = profile or book_profile()
+    top = ceiling(profile)
+    nets = backbones(profile)
+    curves = curve_seeds()
+    facts = [run_facts(sc, profile) for sc in nets]
+    threads = sorted({t for f in facts for t in f["threads"]})
+    meta = load_bench_meta() or {}
+    untested = not_compared()
+    bare = without_predictions(profile)
+    out = []
+    if len(top):
+        best = top.set_index("twin")["best mean output %"]
+        out.append("**Fashion-MNIST is near its ceiling.** The best mean output reaches "
+                   + ", ".join(f"{v}% on {sc}" for sc, v in best.items())
+                   + ": every method's accuracy is squeezed into a few points, so many comparisons cannot "
+                     "separate methods (the claims page says which *could not have failed or passed*).")
+    if nets:
+        by_net: dict[str, list[str]] = {}
+        for sc, n in nets.items():
+            by_net.setdefault(n, []).append(sc)
+        out.append("**Small backbones, not the paper's.** Our runs use "
+                   + "; ".join(f"{n} ({', '.join(scs)})" for n, scs in by_net.items())
+                   + ", where the paper trains WRN-32-4 (J1, H1, S1; S2: WRN-32-8) and ResNet-42 (J2, J3). "
+                     "Only the cost page's timings use the paper's networks at full size.")
+    out.append("**CPU timings against the paper's GPU.** Claim 4 is decided on "
+               + (f"{meta.get('device')} ({str(meta.get('date', '?'))[:10]})" if meta else "a CPU (not measured in "
+                  "this build)") + f", with ONNX Runtime at one thread; the paper timed a {PAPER_HARDWARE}. Times "
+               "compare only as ratios, and ratios on a CPU need not match a GPU's.")
+    if untested:
+        out.append("**Not compared:** " + "; ".join(f"{p} ({why})" for p, why in untested.items())
+                   + ". No number of ours is set against these.")
+    if curves:
+        few = max(curves.values())
+        out.append(f"**Learning curves on {'one seed' if few == 1 else f'at most {few} seeds'}.** The training "
+                   "budget behind every run comes from curves with "
+                   + ", ".join(f"{n} seed{'s' * (n != 1)} on {sc}" for sc, n in curves.items())
+                   + ("; it is chosen without an interval over seeds." if few == 1 else
+                      "; its interval over so few seeds is wide."))
+    if threads:
+        out.append(f"**Bit-reproducible at the recorded thread count only.** The runs' records say "
+                   f"{' or '.join(map(str, threads))} torch thread{'s' * (threads != [1])} per run; at another count "
+                   "torch rounds differently and the accuracies change in the last digits.")
+    if bare:
+        out.append(f"**The committed study predates the preregistration.** Its runs of {', '.join(bare)} kept no "
+                   "per-image predictions, so their comparisons rest on the t interval over seeds alone; the "
+                   "study is being recomputed under the preregistered design (narrow capacity, J3's data sizes, "
+                   "per-image predictions), and the verdicts will be recomputed from it.")
+    return "\n".join(f"- {line}" for line in out)
+
+
+def show_limitations():
+    show_profile_note()
+    _md(limitations_text())
+
+
+def show_configuration(profile: str | None = None):
+    """How the rendered profile's runs were configured, from their records."""
+    profile = profile or book_profile()
+    t = configuration_table(profile)
+    if t.empty:
+        _md(f"**No run records yet** for the {profile} profile.")
+        return
+    show_table(t, f"What the {profile} profile's runs recorded (each twin's run.json and per-run records): the "
+               "configuration they actually ran, whatever the registry now says", "config")

@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from ..paper import paper_speedups
+from .numbers import DASH, paper_num
 from .sources import label, load_reported, load_reported_cost
 
 PAPER_TABLES = {"J1": 1, "H1": 3, "S1": 4, "S2": 5}
@@ -31,11 +32,11 @@ def reported_table(paper_scenario: str) -> pd.DataFrame | None:
     rows = {}
     for _, r in rep.iterrows():
         lvl = "" if pd.isna(r["level"]) else int(r["level"])
-        size = "" if pd.isna(r["params_M"]) else f"{r['params_M']:g}M"
+        size = "" if pd.isna(r["params_M"]) else paper_num(r["params_M"], "M")
         key = (r["method"], lvl, size if r["method"] == "Baseline" else "")
         row = rows.setdefault(key, {"method (reported)": r["method"], "level": lvl,
-                                    "N_T": "" if pd.isna(r["params_total_M"]) else f"{r['params_total_M']:g}M"})
-        row[f"task {int(r['task'])}: {r['task_name']}"] = f"{r['accuracy_pct']:.1f}" + (f" ({size})" if size else "")
+                                    "N_T": "" if pd.isna(r["params_total_M"]) else paper_num(r["params_total_M"], "M")})
+        row[f"task {int(r['task'])}: {r['task_name']}"] = paper_num(r["accuracy_pct"]) + (f" ({size})" if size else "")
     out = pd.DataFrame(list(rows.values())).fillna("—")
     return out[[c for c in out.columns if not out[c].isin(["", "—"]).all()]]
 
@@ -81,8 +82,8 @@ def paper_value(twin: str | None, method: str, task: int, level: int | None = No
 
 def fmt_paper(*values) -> str:
     if any(v is None for v in values):
-        return "—"
-    return " vs ".join(f"{v:.1f}" for v in values)
+        return DASH
+    return " vs ".join(paper_num(v) for v in values)
 
 
 def loss_margin() -> float:

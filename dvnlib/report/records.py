@@ -34,8 +34,9 @@ def run_records(root=None) -> pd.DataFrame:
                                          for m, rs in runs.items()),
             "seeds": ", ".join(map(str, seeds)), "finished (UTC)": str(finished)[:16].replace("T", " "),
             "device": j.get("device", ""),
-            "hardware": f"{hw.get('gpu') or hw.get('cpu', '')}, {hw.get('cpu_count', '?')} cores, "
-                        f"{hw.get('torch_threads', '?')} torch threads",
+            "hardware": f"{hw.get('gpu') or hw.get('cpu', '')}, {hw.get('cpu_count', '?')} cores",
+            # each run's own record: the process that collected run.json may have used another count
+            "torch threads per run": threads_text(run_facts(f.parent.parent.name, f.parent.name, root)),
             "python / torch / torchvision": f"{v.get('python')} / {v.get('torch')} / {v.get('torchvision')}",
             "numpy / pandas / dvnlib": f"{v.get('numpy')} / {v.get('pandas')} / {v.get('dvnlib')}",
             "commit": commit or "unknown",
@@ -46,6 +47,64 @@ def run_records(root=None) -> pd.DataFrame:
             "train s": round(sum(r.get("train_seconds", 0) for rs in runs.values() for r in rs), 1),
             "wall s": round(sum(r.get("wall_seconds", 0) for rs in runs.values() for r in rs), 1),
         })
+    return pd.DataFrame(rows)
+
+
+def run_facts(scenario: str, profile: str, root=None) -> dict | None:
+    """How a twin's runs were configured, as their records say (never the registry's intent):
+    backbone, epochs per task (``epochs_per_task`` of every ``runs/*/*/seed*.json``), training and
+    test images per task (``run.json``'s resolved settings, None for the whole split), seeds, torch
+    threads per run, and the first and last finishing dates. None when there is no ``run.json``."""
+    d = Path(root or results_dir()) / scenario / profile
+    if not (d / "run.json").is_file():
+        return None
+    j = json.loads((d / "run.json").read_text())
+    conf = j.get("configuration") or {}
+    settings = conf.get("settings") or {}
+    runs = [json.loads(f.read_text()) for f in sorted(d.glob("runs/*/*/seed*.json"))]
+    epochs = sorted({e for r in runs for per in (r.get("epochs_per_task") or {}).values() for e in per.values()})
+    threads = sorted({(r.get("hardware") or {}).get("torch_threads") for r in runs} - {None})
+    done = sorted(str(r.get("finished", ""))[:10] for rs in (j.get("runs") or {}).values() for r in rs if r.get("finished"))
+    return {"backbone": (conf.get("backbone") or {}).get("name"), "epochs": epochs or [settings.get("epochs")],
+            "train_per_task": settings.get("train_per_task"), "train_sizes": settings.get("train_sizes"),
+            "test_per_task": settings.get("test_per_task"),
+            "seeds": sorted({r["seed"] for rs in (j.get("runs") or {}).values() for r in rs}),
+            "threads": threads, "finished": (done[0], done[-1]) if done else None}
+
+
+def images_text(facts: dict) -> str:
+    """Training images per task as the records give them."""
+    sizes = facts.get("train_sizes")
+    if sizes and len(set(sizes)) > 1:
+        return f"{' / '.join(f'{n:,}' for n in sizes)} training images per task"
+    n = facts.get("train_per_task") or (sizes[0] if sizes else None)
+    return f"{n:,} training images per task" if n else "every training image"
+
+
+def epochs_text(facts: dict) -> str:
+    e = facts["epochs"]
+    return f"{' or '.join(map(str, e))} epoch{'s' * (e != [1])}"
+
+
+def threads_text(facts: dict) -> str:
+    t = facts["threads"]
+    return f"{' or '.join(map(str, t))} torch thread{'s' * (t != [1])} per run" if t else "threads not recorded"
+
+
+def configuration_table(profile: str | None = None, root=None) -> pd.DataFrame:
+    """Per twin, how its runs were configured, from their records (``run_facts``)."""
+    profile = profile or book_profile()
+    rows = []
+    for sc in (sc for scs in BOOK_SCENARIOS.values() for sc in scs):
+        f = run_facts(sc, profile, root)
+        if f is None:
+            continue
+        test = f["test_per_task"]
+        rows.append({"twin": sc, "profile": profile, "backbone": f["backbone"], "epochs": epochs_text(f),
+                     "training images": images_text(f),
+                     "test images": f"{test:,} per task" if test else "the whole test split",
+                     "seeds": ", ".join(map(str, f["seeds"])), "threads": threads_text(f),
+                     "finished (UTC)": " to ".join(dict.fromkeys(f["finished"])) if f["finished"] else "—"})
     return pd.DataFrame(rows)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as st
 
+from .numbers import ACCURACY_DECIMALS, DECIMALS, ci, num
 from .sources import KEYS
 
 LEVEL = 0.95  # two-sided confidence of every interval
@@ -290,14 +291,12 @@ def holm(p_values) -> tuple[list[float], list[float]]:
     return adjusted, levels
 
 
-def fmt_ci(mean: float, half: float, digits: int = 1, sign: bool = False) -> str:
-    if mean != mean:
-        return "–"
-    m = f"{mean:+.{digits}f}" if sign else f"{mean:.{digits}f}"
-    return f"{m} ± {half:.{digits}f}" if half == half else m
+def fmt_ci(mean: float, half: float, digits: int | None = None, sign: bool = False) -> str:
+    """``numbers.ci``: an accuracy to one decimal, a signed difference to ``numbers.DECIMALS``."""
+    return ci(mean, half, digits if digits is not None else DECIMALS if sign else ACCURACY_DECIMALS, sign)
 
 
-def fmt_mdd(e: Estimate, digits: int = 1) -> str:
+def fmt_mdd(e: Estimate, digits: int = DECIMALS) -> str:
     """The detectable difference of a comparison, and how its interval was formed."""
     how = f"paired, {e.n} seeds" if e.paired else f"Welch, {e.n}+ seeds"
-    return f"{e.mdd:.{digits}f} ({how})" if e.mdd == e.mdd else f"– ({how})"
+    return f"{num(e.mdd, digits)} ({how})"

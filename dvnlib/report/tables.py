@@ -199,10 +199,12 @@ def convergence_table(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
 FH1_ANCHOR = 90.0  # issue 13: DVN's top level on FH1's 10-way fine task, at least this test accuracy
 
 
-def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None, study_steps=None) -> pd.DataFrame:
+def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None, study_steps=None,
+                     study_settings: str = "—") -> pd.DataFrame:
     """FH1's accuracy anchor: DVN's top level on the fine task (task 2) in each probe (one seed,
     the settings it overrode, the SGD steps per task) and in the study (mean ± 95% interval over
-    its seeds; ``study_steps`` the steps its runs took on that task, from their records)."""
+    its seeds; ``study_steps`` the steps its runs took on that task and ``study_settings`` their
+    images and epochs, both from their records)."""
     rows = []
     if probes is not None:
         p = probes[(probes["task"] == 2) & (probes["level"] == probes["level"].max())]
@@ -216,11 +218,10 @@ def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None, st
         if len(d):
             d = d[d["level"] == d["level"].max()]
             est, tr = mean_ci(d["accuracy"]), mean_ci(d["train_accuracy"])
-            p = S.get("FH1").profile("study")
             n = d["seed"].nunique()
             rows.append({"run": f"study, {n} seed{'s' * (n != 1)}",
                          "settings changed from the 6000-image, 16-epoch profile":
-                             f"train_per_task={p.train_per_task}, epochs={p.epochs}",
+                             study_settings,
                          "SGD steps per task": int(study_steps) if pd.notna(study_steps) else "—",
                          "test %": fmt_ci(est.mean, est.half),
                          "train %": fmt_ci(tr.mean, tr.half), "anchor": "met" if est.mean >= FH1_ANCHOR else "missed"})

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .numbers import interval, num, p_value
 from .stats import ALPHA, LEVEL, Difference, holm
 
 SUPPORTED, CONTRADICTED, NOT_DISTINGUISHABLE = "supported", "contradicted", "not distinguishable"
@@ -164,15 +165,11 @@ def matched_level(dvn: pd.DataFrame, other_params: float):
 # As a table
 
 def _num(x: float, unit: str = "") -> str:
-    return "—" if x != x else f"{x:.2f}{unit}" if unit else f"{x:+.2f}"
+    return num(x, unit=unit) if unit else num(x, signed=True)
 
 
 def _interval(low: float, high: float, unit: str = "") -> str:
-    return "—" if low != low else f"[{_num(low, unit)}, {_num(high, unit)}]"
-
-
-def _p(x: float) -> str:
-    return "—" if x != x else f"{x:.2g}"  # no "<": the cells are HTML
+    return interval(low, high, unit=unit, signed=not unit)
 
 
 def verdict_text(c: Comparison) -> str:
@@ -206,7 +203,7 @@ def comparisons_table(comparisons: list[Comparison], unit: str = "") -> pd.DataF
             row.update({"difference": _num(d.mean, unit), "95% t, seeds": _interval(d.t_low, d.t_high, unit),
                         "95% bootstrap": _interval(d.boot_low, d.boot_high, unit) if d.has_bootstrap
                         else f"— ({c.note})" if c.note and c.claim != "4" else "—",
-                        "p, larger → Holm": f"{_p(d.p)} → {_p(c.p_holm)}",
+                        "p, larger → Holm": f"{p_value(d.p)} → {p_value(c.p_holm)}",
                         DETECTABLE: _num(c.detectable, unit).lstrip("+")})
         row.update({"verdict": verdict_text(c), "rule": rule_of(c)})
         rows.append(row)

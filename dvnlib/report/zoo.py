@@ -106,3 +106,22 @@ def zoo_figure(summary):
         ax.legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def recorded_decimals(values) -> int:
+    """How many decimals a column of recorded accuracies carries (the runs round what they write)."""
+    return max((len(f"{float(v):.6f}".rstrip("0").split(".")[1]) for v in values if v == v), default=0)
+
+
+def export_agreement(zoo: pd.DataFrame) -> str:
+    """How closely the exported files' ONNX Runtime accuracies reproduce the runs' recorded ones:
+    a difference within half the last digit of the coarser of the two columns is that rounding,
+    not a difference."""
+    gap = (zoo["onnx_accuracy"] - zoo["accuracy"]).abs()
+    d = min(recorded_decimals(zoo["accuracy"]), recorded_decimals(zoo["onnx_accuracy"]))
+    rounding = 0.5 * 10 ** -d
+    beyond = int((gap > rounding + 1e-9).sum())
+    return (f"over {len(zoo)} (model, task, level) files, the largest difference between the ONNX Runtime accuracy "
+            f"from raw pixels and the run's recorded accuracy is {gap.max():.1g} points, within the "
+            f"rounding of the recorded accuracies to {d} decimals (±{rounding:g}); {beyond} file{'s' * (beyond != 1)} "
+            f"differ{'s' * (beyond == 1)} by more than that")
