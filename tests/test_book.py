@@ -32,7 +32,7 @@ from dvnlib import report
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 PAGES = ("intro", "method", "study", "joint", "hierarchical", "sequential", "ablations", "cost", "deploy", "own_tasks",
-         "claims", "reproducibility")
+         "claims", "limitations", "reproducibility", "status")
 FIXTURE_METHODS = ["dvn", "nestednet", "dvn-shared-bn"]
 VERDICT_WORDS = set(report.CLAIM_VERDICTS) | {"not tested"}
 # sphinx-thebe 0.3.1 under Jupyter Book 1.0.4 writes its (unused) configuration script twice on
@@ -151,6 +151,10 @@ def pages(browser, built_book):
         out[name] = page.evaluate("""() => {
             const main = document.querySelector('main') || document.body;
             return {
+              figures: [...main.querySelectorAll('figure.dvn-figure')].map(f => ({
+                        caption: f.querySelector('figcaption') ? f.querySelector('figcaption').innerText : '',
+                        alt: f.querySelector('img') ? f.querySelector('img').alt : ''})),
+              csv: main.querySelectorAll('a.dvn-csv[download]').length,
               text: main.innerText,
               images: [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
                                                       inMain: main.contains(i)})),
@@ -419,3 +423,79 @@ def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(br
         assert chosen == {t: tuple(zoo.choose(meta["files"], t, budget)) for t in tasks}, budget
     assert not [e for e in errors if not any(k in e for k in KNOWN_PAGE_ERRORS)] and not refused
     local.close()
+
+
+def test_intro_verdict_table_matches_the_claims_page(pages):
+    """The intro's table is the claims page's verdicts, one row per claim, each linking its section."""
+    (t,) = _tables(pages["intro"], "verdicts")
+    assert t["rows"] == 5 and "where tested" in t["text"] and "why" in t["text"]
+    claims = re.findall(r"Verdict, [^:]+: ([a-z ]+?), by ", pages["claims"]["text"])
+    for n, v in enumerate(claims, 1):
+        row = next(line for line in t["text"].splitlines() if line.startswith(f"{n}. "))
+        assert v in row, (n, v, row)
+    assert "claims.html#claim-1" in " ".join(pages["intro"]["links"])
+    (m,) = _tables(pages["intro"], "map")
+    assert "Table 5" in m["text"] and "no twin" in m["text"] and "Figure 5" in m["text"]
+    assert "1904.04562" in pages["intro"]["text"] and "@inproceedings" in pages["intro"]["text"]
+    assert (ROOT / "CITATION.cff").is_file() and "1904.04562" in (ROOT / "CITATION.cff").read_text()
+
+
+def test_limitations_page_reads_its_figures_from_the_results(pages, fixture_results):
+    text = pages["limitations"]["text"].replace("\u2019", "'")  # Sphinx's smart quotes
+    for words in ("near its ceiling", "Small backbones", "CPU timings against the paper's GPU", "S2 (no twin here)",
+                  "J2 (reported only as a plot"):
+        assert words in text, words
+    run = json.loads((fixture_results / "FJ1" / "smoke" / "run.json").read_text())
+    assert run["configuration"]["backbone"]["name"] in text
+    curves = pd.read_csv(fixture_results / "FJ1" / "curves" / "curve.csv")
+    assert f"{curves['seed'].nunique()} seeds on FJ1" in text
+
+
+def test_configuration_text_agrees_with_the_records(pages, fixture_results):
+    """Threads, epochs and images as the run records say, wherever a page states them."""
+    from dvnlib.report import records
+    f = report.run_facts("FJ1", "smoke", fixture_results)
+    threads, epochs, images = records.threads_text(f), records.epochs_text(f), records.images_text(f)
+    (cfg,) = _tables(pages["method"], "config")
+    assert threads in cfg["text"] and epochs in cfg["text"] and images in cfg["text"]
+    assert f"{epochs}, {images}" in pages["claims"]["text"]  # each verdict's "Tested at"
+    assert threads in pages["reproducibility"]["text"]
+    assert "appear below." not in pages["ablations"]["text"] and "no ablation runs of FJ3 or FH1" in pages["ablations"]["text"]
+
+
+LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{5,}(?![\w.])")  # six significant decimals: not rounded for a reader
+
+
+def test_no_page_shows_minus_zero_none_or_unrounded_floats(pages):
+    for name in PAGES:
+        text = pages[name]["text"]
+        assert not re.search(r"(?<![\d.])-0\.0+(?!\d*[1-9])", text), f"{name}: shows a negative zero"
+        assert not re.search(r"\bNone\b", text), f"{name}: shows a raw None"
+        assert not re.search(r"\bnan\b", text), f"{name}: shows a raw nan"
+        assert not LONG_FLOAT.search(text), f"{name}: an unrounded float {LONG_FLOAT.search(text).group()}"
+
+
+def test_every_figure_has_a_numbered_caption_and_alt_text(pages):
+    """Each figure: "Figure N." numbered in order on its page, a caption that says what is plotted
+    (and, for results, the interval, the seeds and the profile), and alt text that is words."""
+    seen = 0
+    for name in PAGES:
+        figs = pages[name]["figures"]
+        assert sum(i["inMain"] for i in pages[name]["images"]) == len(figs), f"{name}: a figure without a caption"
+        for n, f in enumerate(figs, 1):
+            assert f["caption"].startswith(f"Figure {n}."), (name, f["caption"])
+            assert len(f["caption"]) > 30 and len(f["alt"].split()) >= 6, (name, f)
+            assert not re.fullmatch(r"[0-9a-f]{16,}(\.png)?", f["alt"]), (name, f["alt"])
+            if name in ("joint", "ablations", "claims"):
+                assert "95%" in f["caption"] and "smoke profile" in f["caption"], (name, f["caption"])
+        seen += len(figs)
+    assert seen >= 8
+    assert any("Forest plot" in f["alt"] for f in pages["claims"]["figures"]), "claims page: the forest plot"
+
+
+def test_every_table_has_a_csv_download_and_status_page(pages):
+    for name in PAGES:
+        assert pages[name]["csv"] == len([t for t in pages[name]["tables"] if "dvn-table" in t["cls"]]), name
+    s = pages["status"]
+    assert any("build" in t["cls"] for t in s["tables"]) and "jupyter-book" in s["text"]
+    assert "intro" in s["text"] and "claims" in s["text"]  # the execution table lists the pages

@@ -294,3 +294,22 @@ def test_paper_map_and_untested_scenarios():
                                                         "Figure 5", "Figure 6"}
     nc = report.not_compared()
     assert nc["S2"] == "no twin here" and "not transcribed" in nc["J2"] and "not transcribed" in nc["J3"]
+
+
+def test_executed_notebooks_keep_no_widget_state():
+    """The committed executed notebooks carry no frozen progress widgets, and the script that
+    strips them keeps each bar's text."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("strip_widgets", root / "scripts" / "strip_widgets.py")
+    sw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sw)
+    nb = {"metadata": {"widgets": {"state": {}}}, "cells": [{"outputs": [{"data": {
+        sw.WIDGET: {"model_id": "x"}, "text/plain": ["FJ1 dvn seed 0: 100%"]}}]}]}
+    assert sw.strip(nb) == 1 and nb["metadata"] == {}
+    assert nb["cells"][0]["outputs"][0]["data"] == {"text/plain": ["FJ1 dvn seed 0: 100%"]}
+    for p in sorted(root.glob("results/*/*/*.ipynb")):
+        text = p.read_text()
+        assert sw.WIDGET not in text and '"widgets"' not in json.dumps(json.loads(text)["metadata"]), p

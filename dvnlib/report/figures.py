@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .. import units as U
@@ -13,6 +14,27 @@ from .paper import paper_speedups
 from .sources import label, order_methods
 from .stats import aggregate
 from .tables import curve_means
+
+# One colour and one marker per method, on every page (the colour-blind-safe tab10 palette in a
+# fixed order, so that a method never changes colour with the set of methods a figure shows).
+METHOD_STYLE: dict[str, tuple[str, str]] = {
+    "dvn": ("#1f77b4", "o"), "baseline": ("#ff7f0e", "s"), "nestednet": ("#2ca02c", "D"),
+    "packnet": ("#d62728", "^"), "feature_extraction": ("#9467bd", "v"), "lwf": ("#8c564b", "P"),
+    "dacnn": ("#e377c2", "X"), "nestednet-me": ("#17becf", "d"), "baseline-full": ("#bcbd22", "*"),
+    "dvn-shared-bn": ("#7f7f7f", "x"), "dvn-shared-affine": ("#393b79", "p"), "dvn-prefix": ("#637939", "<"),
+    "dvn-random-expansion": ("#843c39", ">"), "lwf-no-head-stage": ("#7b4173", "h"),
+}
+PAPER_STYLE = ("black", "s")  # the paper's own numbers, wherever a figure shows them
+
+
+def style(method: str) -> tuple[str, str]:
+    """A method's (colour, marker); a method with none gets grey dots."""
+    return METHOD_STYLE.get(method, ("#555555", "."))
+
+
+def method_of(name: str) -> str:
+    """The method behind a label (the figures that only see labels, like the peers' names)."""
+    return next((m for m in METHOD_STYLE if label(m) == name), name)
 
 
 def _legend_below(fig, axes, used: int, ncol: int, fontsize: int = 8, base: float = 0.3, per_row: float = 0.2,
@@ -44,7 +66,6 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
     nrow = math.ceil(len(tasks) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.3 * nrow + 1.0), squeeze=False)
     order = order_methods(a["method"], methods or ())
-    markers = "osD^vP*X"
     points = [m for m in order if not m.startswith("dvn")]
     for ax, (t, name) in zip(axes.flat, tasks):
         for i, m in enumerate(order):
@@ -57,11 +78,12 @@ def density_figure(df: pd.DataFrame, title: str | None = None, methods=None, sub
             dx = 0 if curve else 1.2 * (points.index(m) - (len(points) - 1) / 2)
             ci = d["ci95"].fillna(0)  # accuracy is bounded: clip the intervals to [0, 100]
             yerr = [ci.clip(upper=d["accuracy"]), ci.clip(upper=100 - d["accuracy"])]
-            ax.errorbar(100 * d["density"] + dx, d["accuracy"], yerr=yerr,
-                        marker=markers[i % len(markers)],
+            colour, marker = style(m)
+            ax.errorbar(100 * d["density"] + dx, d["accuracy"], yerr=yerr, marker=marker,
                         linestyle=("--" if m != "dvn" else "-") if curve else "none",
-                        color=f"C{i}", label=label(m) + (" (levels)" if curve else ""),
-                        capsize=3, markersize=5, linewidth=1.6 if m == "dvn" else 1.1)
+                        color=colour, label=label(m) + (" (levels)" if curve else ""),
+                        capsize=3, markersize=5, linewidth=1.6 if m == "dvn" else 1.1,
+                        zorder=3 if m == "dvn" else 2)  # DVN on top: the figure is about it
         ax.set_title(f"task {t}: {name}", fontsize=10)
         ax.set_xlabel("parameter density (% of the task's full network)", fontsize=9)
         ax.set_ylabel("test accuracy (%, task-aware)", fontsize=9)
@@ -125,13 +147,13 @@ def speedup_figure(lv: pd.DataFrame, scenario: str = "J2", subtitle: str = ""):
     from matplotlib.ticker import FixedLocator, NullLocator
     d = lv[lv["scenario"] == scenario].sort_values("level")
     levels = sorted(set(d["level"]))
-    fig, ax = plt.subplots(figsize=(6.6, 4.4))
+    fig, ax = plt.subplots(figsize=(6.6, 5.8))
     mac = d.drop_duplicates("level")
     ax.plot(mac["level"], mac["mac_ratio"], ":", marker="^", color="0.45", label="MAC ratio (full / level)")
     paper = paper_speedups()
     pl = [l for l in levels if (scenario, l) in paper]
     if pl:
-        ax.plot(pl, [paper[(scenario, l)] for l in pl], "--", marker="s", color="k",
+        ax.plot(pl, [paper[(scenario, l)] for l in pl], "--", marker=PAPER_STYLE[1], color=PAPER_STYLE[0],
                 label="reported (paper), TITAN Xp GPU")
     engines = list(dict.fromkeys(d["engine"]))
     for i, ((e, b), g) in enumerate(d.groupby(["engine", "batch_size"], sort=False)):
@@ -145,13 +167,13 @@ def speedup_figure(lv: pd.DataFrame, scenario: str = "J2", subtitle: str = ""):
     ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_yticklabels([f"{t:g}x" for t in ticks])
+    ax.set_ylim(0.8, ticks[-1] * 1.3)  # headroom: no point or interval touches the frame
     ax.set_xticks(levels, [f"l({l})" for l in levels])
     ax.set_xlabel("level (units used)", fontsize=9)
     ax.set_ylabel("speed-up over the full network", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False)
     ax.set_title(f"{scenario}: speed-up of each extracted level" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
-    fig.tight_layout()
+    _legend_below(fig, np.array([ax]), 1, ncol=1)  # off the data
     return fig
 
 
@@ -173,12 +195,13 @@ def curves_figure(curves: pd.DataFrame, scenario: str, subtitle: str = ""):
             levels = sorted(d["level"].unique())
             for j, lvl in enumerate(dict.fromkeys((levels[0], levels[-1])) if levels else ()):
                 g = d[d["level"] == lvl].sort_values("steps")
-                style = dict(color=f"C{i}", alpha=1.0 if j else 0.55, marker="o" if j else "s", markersize=3.5)
+                colour, marker = style(meth)
+                kw = dict(color=colour, alpha=1.0 if j else 0.55, marker=marker, markersize=3.5 if j else 2.5)
                 name = f"{label(meth)}, level {int(lvl)}"
-                ax.plot(g["steps"], g["accuracy"], "-", label=f"{name}: test", **style)
+                ax.plot(g["steps"], g["accuracy"], "-", label=f"{name}: test", **kw)
                 ax.fill_between(g["steps"], g["accuracy"] - g["ci95"].fillna(0), g["accuracy"] + g["ci95"].fillna(0),
-                                color=f"C{i}", alpha=0.12, linewidth=0)
-                ax.plot(g["steps"], g["train_accuracy"], "--", label=f"{name}: train", **style)
+                                color=colour, alpha=0.12, linewidth=0)
+                ax.plot(g["steps"], g["train_accuracy"], "--", label=f"{name}: train", **kw)
         ax.set_xscale("log", base=2)
         ax.set_title(f"task {int(t)}", fontsize=10)
         ax.set_xlabel("SGD steps (log scale)", fontsize=9)
@@ -208,7 +231,8 @@ def convergence_figure(data: dict[str, pd.DataFrame], subtitle: str = ""):
         for i, m in enumerate(methods):
             d = df[df["method"] == m]
             if len(d):
-                ax.scatter(d["accuracy"], d["train_accuracy"], s=9, alpha=0.6, color=f"C{i}", label=label(m))
+                colour, marker = style(m)
+                ax.scatter(d["accuracy"], d["train_accuracy"], s=9, alpha=0.6, color=colour, marker=marker, label=label(m))
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_title(sc, fontsize=10)
@@ -229,7 +253,6 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
     caps = [c for c in ("standard", "narrow") if c in set(diffs["capacity"])]
     peers = list(dict.fromkeys(diffs["versus"]))
     fig, axes = plt.subplots(1, len(twins), figsize=(3.4 * len(twins) + 0.6, 3.6), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, tw in zip(axes.flat, twins):
         d = diffs[diffs["twin"] == tw]
         for i, peer in enumerate(peers):
@@ -241,7 +264,7 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
                 # peers side by side around the capacity, a peer's comparisons spread a little
                 x = [j + (i - (len(peers) - 1) / 2) * 0.2 + (k - (len(g) - 1) / 2) * 0.02 for k in range(len(g))]
                 ax.errorbar(x, g["difference"], yerr=[g["difference"] - g["low"], g["high"] - g["difference"]],
-                            fmt="o", ms=3, lw=0.8, capsize=2, color=colours[i % len(colours)],
+                            fmt=style(method_of(peer))[1], ms=3, lw=0.8, capsize=2, color=style(method_of(peer))[0],
                             label=f"DVN − {peer}")
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set_xticks(range(len(caps)), [f"{c} capacity" for c in caps], fontsize=9)
@@ -252,4 +275,33 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
     fig.suptitle("DVN minus each peer at matched density, against capacity" + (f"\n{subtitle}" if subtitle else ""),
                  fontsize=10)
     _legend_below(fig, axes, len(twins), ncol=min(4, len(peers)))
+    return fig
+
+
+def forest_figure(comparisons, title: str = ""):
+    """Every made comparison of a claim as a row: DVN − other (the point), its wider 95% interval
+    (the bar) and the boundary it is tested against (the black tick: 0 for "beats", minus the margin
+    for "matches"). Colour: the other method's; marker: filled when supported, open when not
+    distinguishable, a cross when contradicted."""
+    import matplotlib.pyplot as plt
+    rows = [c for c in comparisons if c.made]
+    fig, ax = plt.subplots(figsize=(9.5, 0.9 + 0.2 * len(rows)))
+    for y, c in enumerate(reversed(rows)):
+        low, high, _ = c.diff.wider
+        colour = style(method_of(c.versus))[0] if c.versus else style("baseline")[0]
+        filled = c.verdict == "supported"
+        marker = "X" if c.verdict == "contradicted" else "o"
+        ax.plot([low, high], [y, y], color=colour, lw=1.2, alpha=1 if c.counted else 0.5)
+        ax.plot([c.diff.mean], [y], marker=marker, ms=5, color=colour, markerfacecolor=colour if filled else "white",
+                linestyle="none")
+        ax.plot([c.diff.boundary], [y], marker="|", ms=9, mew=1.6, color="black", linestyle="none")
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_yticks(range(len(rows)), [f"{c.claim} {c.twin.split(' (')[0]}: {c.what}" + ("" if c.counted else " (not counted)")
+                                     for c in reversed(rows)], fontsize=7)
+    ax.set_ylim(-0.8, len(rows) - 0.2)
+    ax.set_xlabel("DVN − other (points); black tick: the boundary tested against", fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
     return fig

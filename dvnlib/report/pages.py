@@ -13,7 +13,7 @@ from .comparisons import BESIDE_5, Claim, claims, claims_summary, peer_differenc
 from .verdicts import (CONTRADICTED, COULD_NOT, DETECTABLE, NOT_DISTINGUISHABLE, SUPPORTED, combine,
                        comparisons_table, counted, counts, rule_link)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
-from .figures import capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
+from .figures import forest_figure, capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
 from .numbers import plain
 from .overview import backbones, ceiling, curve_seeds, not_compared, paper_map_table, verdict_table, without_predictions
 from .paper import PAPER_FIGURES, PAPER_HARDWARE, PAPER_TABLES, reported_table
@@ -40,17 +40,82 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return df.map(plain)
 
 
+def csv_link(df: pd.DataFrame, name: str) -> str:
+    """A link that downloads ``df`` as a CSV file, carried in the page itself (a data URI), so that
+    it works from disk and offline; HTML in cells (links) is reduced to its text."""
+    import base64
+    import re
+    text = df.map(lambda v: re.sub(r"<[^>]+>", "", v) if isinstance(v, str) else v).to_csv(index=False)
+    data = base64.b64encode(text.encode()).decode()
+    return f'<a class="dvn-csv" download="{name}.csv" href="data:text/csv;base64,{data}">Download this table (CSV)</a>'
+
+
+_TABLE_NUMBER = [0]  # a page is one kernel: the downloads are numbered per page
+
+
 def show_table(df: pd.DataFrame, caption: str, kind: str = "result"):
-    """An HTML table with a caption (class ``dvn-table dvn-<kind>`` for the book's test)."""
+    """An HTML table with a caption (class ``dvn-table dvn-<kind>`` for the book's test) and its
+    data as a CSV download under it."""
+    from IPython.display import HTML
     sty = (_plain(df).style.hide(axis="index").set_caption(caption)
            .set_table_attributes(f'class="dvn-table dvn-{kind}"'))
     _display(sty)
+    _TABLE_NUMBER[0] += 1
+    _display(HTML(csv_link(df, f"{kind}-{_TABLE_NUMBER[0]}")))
 
 
-def show_figure(fig):
+_FIGURE_NUMBER = [0]  # a page is one kernel: figures are numbered per page
+
+
+def figure_title(fig) -> str:
+    """What a figure's own title says (its suptitle, else its single panel's title), taken out
+    of the image: the caption under it says it instead, as text a reader can select and search."""
+    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    if sup:
+        fig._suptitle.set_text("")
+        return sup
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    if len(axes) == 1 and axes[0].get_title():
+        t = axes[0].get_title()
+        axes[0].set_title("")
+        return t
+    return ""
+
+
+def describe(fig) -> str:
+    """Alt text: what the figure plots, read from its axes and legend entries."""
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison and (ax.lines or ax.collections or ax.patches)]
+    if not axes or not axes[0].get_xlabel():
+        return ""  # a diagram, not a plot: its caller says what it shows
+    ax = axes[0]
+    what = f"{ax.get_ylabel() or 'values'} against {ax.get_xlabel()}"
+    panels = [a.get_title() or a.get_ylabel() for a in axes]
+    labels = list(dict.fromkeys(t.get_text() for leg in (*fig.legends, *(a.get_legend() for a in axes)) if leg
+                                for t in leg.get_texts()))
+    return (f"Plot of {what}" + (f", {len(axes)} panels ({'; '.join(p for p in panels if p)})" if len(axes) > 1 else "")
+            + (f"; series: {'; '.join(labels)}" if labels else "") + ".")
+
+
+def show_figure(fig, caption: str | None = None, alt: str | None = None):
+    """A figure as an HTML <figure>: the image (embedded, so the page needs no other file), alt text
+    that says what it plots, and a numbered caption (``caption``, else the figure's own title)."""
+    import base64
+    import html
+    import io
+
     import matplotlib.pyplot as plt
-    _display(fig)
+    from IPython.display import HTML
+    title = figure_title(fig)
+    caption = caption or title
+    alt = alt or describe(fig) or f"Diagram: {caption}"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    _FIGURE_NUMBER[0] += 1
+    data = base64.b64encode(buf.getvalue()).decode()
+    _display(HTML(f'<figure class="dvn-figure"><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+                  f'style="max-width:100%"><figcaption><strong>Figure {_FIGURE_NUMBER[0]}.</strong> '
+                  f'{html.escape(caption.replace(chr(10), "; "))}</figcaption></figure>'))
 
 
 def _seeds(n: int) -> str:
@@ -270,6 +335,12 @@ def show_claim(n: int):
         lines.append(_beside_5(c))
     _md("  \n".join(l for l in lines if l))
     if c.comparisons:
+        show_figure(forest_figure(c.comparisons), f"Claim {n}, every comparison made ({_profile_words(book_profile())}): "
+                    "DVN − other in points (claim 2: DVN's loss from all units to one unit minus the baseline's), "
+                    "the wider of its two 95% intervals, and the boundary it is tested against (black tick); filled: "
+                    "supported, open: not distinguishable, cross: contradicted; faded: shown, not counted",
+                    f"Forest plot of the {sum(x.made for x in c.comparisons)} comparisons of claim {n}: a row each, "
+                    "a point with its interval and a tick at its boundary")
         show_table(comparisons_table(c.comparisons), f"Claim {n}: every comparison behind the verdicts (ours: "
                    "mean ± 95% t interval over seeds; differences DVN − other in points, paired by seed, and by "
                    "test image where the runs kept their predictions; reported (paper): single runs on the "

@@ -175,3 +175,31 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
                          "methods missing": ", ".join(m for m in want if m not in have) or "—",
                          "seeds": df["seed"].nunique() if df is not None else 0})
     return pd.DataFrame(rows)
+
+
+BUILD_PACKAGES = ("jupyter-book", "myst-nb", "sphinx", "numpy", "pandas", "scipy", "matplotlib", "ipykernel")
+
+
+def build_record() -> pd.DataFrame:
+    """This build of the book: when, at which commit, with which Python and packages (the page
+    that shows it executes in the build's own kernel, so these are the versions that rendered it)."""
+    import platform
+    import subprocess
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    from .. import __version__
+    from .sources import project_root
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=project_root(), capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown (no git)"
+    rows = [("built (UTC)", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")), ("commit", commit),
+            ("python", platform.python_version()), ("dvnlib", __version__)]
+    for name in BUILD_PACKAGES:
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    return pd.DataFrame(rows, columns=["what", "value"])

@@ -75,7 +75,7 @@ def zoo_figure(summary):
     scenarios = list(dict.fromkeys(summary["scenario"]))
     cols = min(3, len(scenarios))
     rows = -(-len(scenarios) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 5.4 * rows), squeeze=False)  # room for the legends below
     for ax in axes.flat[len(scenarios):]:
         ax.set_visible(False)
     for ax, sc in zip(axes.flat, scenarios):
@@ -103,7 +103,11 @@ def zoo_figure(summary):
         ax.set_xlabel("memory budget: ONNX file (kB)")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(handles=handles, fontsize=7, loc="best")
+        # off the data: under the panel, where no point can sit
+        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
+    seeds = sorted(set(summary["seeds"]))
+    fig.suptitle("Model zoo: test accuracy of each exported level (L1, L2, ...) against its ONNX file size; mean and "
+                 f"95% interval over {' or '.join(map(str, seeds))} seed{'s' * (seeds != [1])}", fontsize=9)
     fig.tight_layout()
     return fig
 
