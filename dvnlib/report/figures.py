@@ -12,6 +12,7 @@ from .. import units as U
 from .cost import engine_label
 from .paper import paper_speedups
 from .sources import label, order_methods
+from .numbers import num
 from .stats import aggregate
 from .tables import curve_means
 
@@ -305,3 +306,63 @@ def forest_figure(comparisons, title: str = ""):
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def density_svg(df: pd.DataFrame, methods=None, width: int = 640, panel_height: int = 230) -> str:
+    """The accuracy-density figure as plain SVG with a tooltip on every point (its <title>: method,
+    task, level, density, mean, 95% interval, seeds): interactive in any browser, with no script
+    and no network. One panel per task, stacked; the colours and markers are ``METHOD_STYLE``'s."""
+    import html
+    a = aggregate(df)
+    if methods is not None:
+        a = a[a["method"].isin(methods)]
+    order = order_methods(a["method"], methods or ())
+    tasks = list(dict.fromkeys(zip(a["task"], a["task_name"])))
+    left, right, top, bottom = 56, 16, 22, 34
+    inner_w = width - left - right
+    legend_h = 18 * math.ceil(len(order) / 3) + 8
+    height = len(tasks) * panel_height + legend_h
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" font-family="sans-serif" font-size="11" role="img">']
+    for p, (t, name) in enumerate(tasks):
+        d = a[a["task"] == t]
+        y0 = p * panel_height + top
+        inner_h = panel_height - top - bottom
+        lo = max(0.0, math.floor(min(d["accuracy"] - d["ci95"].fillna(0)) - 1))
+        hi = min(100.0, math.ceil(max(d["accuracy"] + d["ci95"].fillna(0)) + 1))
+        hi = hi if hi > lo else lo + 1
+
+        def x(dens):
+            return left + inner_w * min(float(dens), 1.05) / 1.05
+
+        def y(acc):
+            return y0 + inner_h * (1 - (float(acc) - lo) / (hi - lo))
+        out.append(f'<text x="{left}" y="{y0 - 6}" font-weight="bold">task {t}: {html.escape(str(name))}</text>')
+        out.append(f'<rect x="{left}" y="{y0}" width="{inner_w}" height="{inner_h}" fill="none" stroke="#999"/>')
+        for v in (lo, (lo + hi) / 2, hi):
+            out.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+        for dens in (0.25, 0.5, 0.75, 1.0):
+            out.append(f'<text x="{x(dens):.1f}" y="{y0 + inner_h + 14}" text-anchor="middle">{dens:.0%}</text>')
+        out.append(f'<text x="{left + inner_w / 2}" y="{y0 + inner_h + 28}" text-anchor="middle">parameter density '
+                   f'(% of the task\'s full network); test accuracy (%)</text>')
+        for m in order:
+            g = d[d["method"] == m].sort_values("density")
+            colour, _ = style(m)
+            if m.startswith("dvn") and len(g) > 1:
+                pts = " ".join(f"{x(r.density):.1f},{y(r.accuracy):.1f}" for r in g.itertuples())
+                out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+            for r in g.itertuples():
+                half = r.ci95 if r.ci95 == r.ci95 else 0.0
+                tip = (f"{label(m)}, task {t}, level {int(r.level)}: density {100 * r.density:.1f}%, mean "
+                       f"{num(r.accuracy)}%, 95% interval [{num(r.accuracy - half)}, {num(r.accuracy + half)}], "
+                       f"{int(r.seeds)} seed{'s' * (int(r.seeds) != 1)}")
+                out.append(f'<g class="dvn-point"><title>{html.escape(tip)}</title>'
+                           f'<line x1="{x(r.density):.1f}" x2="{x(r.density):.1f}" y1="{y(r.accuracy - half):.1f}" '
+                           f'y2="{y(r.accuracy + half):.1f}" stroke="{colour}"/>'
+                           f'<circle cx="{x(r.density):.1f}" cy="{y(r.accuracy):.1f}" r="4.5" fill="{colour}"/></g>')
+    for i, m in enumerate(order):
+        lx, ly = left + (i % 3) * (inner_w / 3), len(tasks) * panel_height + 14 + 18 * (i // 3)
+        out.append(f'<circle cx="{lx + 5}" cy="{ly - 4}" r="4.5" fill="{style(m)[0]}"/>'
+                   f'<text x="{lx + 14}" y="{ly}">{html.escape(label(m))}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -13,7 +13,7 @@ from .comparisons import BESIDE_5, Claim, claims, claims_summary, peer_differenc
 from .verdicts import (CONTRADICTED, COULD_NOT, DETECTABLE, NOT_DISTINGUISHABLE, SUPPORTED, combine,
                        comparisons_table, counted, counts, rule_link)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
-from .figures import forest_figure, capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
+from .figures import density_svg, forest_figure, capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
 from .numbers import plain
 from .overview import backbones, ceiling, curve_seeds, not_compared, paper_map_table, verdict_table, without_predictions
 from .paper import PAPER_FIGURES, PAPER_HARDWARE, PAPER_TABLES, reported_table
@@ -94,6 +94,16 @@ def describe(fig) -> str:
                                 for t in leg.get_texts()))
     return (f"Plot of {what}" + (f", {len(axes)} panels ({'; '.join(p for p in panels if p)})" if len(axes) > 1 else "")
             + (f"; series: {'; '.join(labels)}" if labels else "") + ".")
+
+
+def show_interactive(svg: str, caption: str):
+    """An SVG figure with a tooltip on every point, numbered with the page's other figures."""
+    import html
+
+    from IPython.display import HTML
+    _FIGURE_NUMBER[0] += 1
+    _display(HTML(f'<figure class="dvn-figure dvn-interactive">{svg}<figcaption><strong>Figure {_FIGURE_NUMBER[0]}.'
+                  f'</strong> {html.escape(caption)}</figcaption></figure>'))
 
 
 def show_figure(fig, caption: str | None = None, alt: str | None = None):
@@ -198,10 +208,11 @@ def show_scenario(scenario: str, profile: str | None = None, methods=None, figur
                f"test accuracy % as mean ± 95% interval over {_seeds(n)}, task-aware"
                + ("; in brackets the mean train accuracy %" if train else ""))
     if figure:
-        show_figure(density_figure(
-            d, f"{twin_name(scenario, profile)} (Fashion-MNIST twin of {twin}): test accuracy against parameter density",
-            methods=shown, subtitle=f"ours, {_backbone(s, profile)}, {_profile_words(profile)}; "
-                                    f"mean and 95% interval over {_seeds(n)}"))
+        what = f"{twin_name(scenario, profile)} (Fashion-MNIST twin of {twin}): test accuracy against parameter density"
+        how = f"ours, {_backbone(s, profile)}, {_profile_words(profile)}; mean and 95% interval over {_seeds(n)}"
+        show_figure(density_figure(d, what, methods=shown, subtitle=how))
+        show_interactive(density_svg(d, shown), f"Interactive: the same as the figure above ({how}); hover over a "
+                         "point for its method, task, level, density, mean, 95% interval and seeds")
 
 
 def show_ablation(scenario: str, profile: str | None = None, only_if_present: bool = False) -> bool:

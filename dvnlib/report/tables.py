@@ -8,6 +8,7 @@ import pandas as pd
 from .. import scenarios as S
 from .. import units as U
 from .sources import ABLATIONS, is_ablation, label, load_reported, load_reported_cost, order_methods
+from .numbers import num
 from .stats import aggregate, compare, fmt_ci, fmt_mdd, mean_ci, per_seed
 
 
@@ -168,12 +169,12 @@ def budget_table(curves: pd.DataFrame, gain: float = DOUBLING_GAIN) -> pd.DataFr
         rows.append({"scenario": sc, "method": label(meth), "task": int(t), "level": int(lvl),
                      "budget (steps)": int(chosen[0]["steps"]) if chosen else "not reached",
                      "epochs at budget": f"{chosen[0]['epochs']:.1f}" if chosen else "—",
-                     "gain from doubling (points)": f"{chosen[1]['accuracy'] - chosen[0]['accuracy']:+.2f}"
+                     "gain from doubling (points)": num(chosen[1]['accuracy'] - chosen[0]['accuracy'], signed=True)
                      if chosen else "—",
                      "largest budget (steps)": int(last["steps"]),
                      "test % at largest": fmt_ci(last["accuracy"], last["ci95"]),
                      "train % at largest": f"{last['train_accuracy']:.1f}",
-                     "train − test (points)": f"{last['train_accuracy'] - last['accuracy']:+.1f}",
+                     "train − test (points)": num(last['train_accuracy'] - last['accuracy'], 1, signed=True),
                      "seeds": int(last["seeds"])})
     return pd.DataFrame(rows)
 
@@ -191,8 +192,8 @@ def convergence_table(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
             gap = d["train_accuracy"] - d["accuracy"]
             rows.append({"scenario": sc, "method": label(m), "outputs": len(d.groupby(["task", "level"])),
                          "seeds": d["seed"].nunique(), "test %": f"{d['accuracy'].mean():.1f}",
-                         "train %": f"{d['train_accuracy'].mean():.1f}", "train − test (mean)": f"{gap.mean():+.1f}",
-                         "train − test (largest)": f"{gap.max():+.1f}"})
+                         "train %": f"{d['train_accuracy'].mean():.1f}", "train − test (mean)": num(gap.mean(), 1, signed=True),
+                         "train − test (largest)": num(gap.max(), 1, signed=True)})
     return pd.DataFrame(rows)
 
 
@@ -294,7 +295,7 @@ def anchors_table() -> pd.DataFrame:
 def resnet42_table(n: int = 5) -> pd.DataFrame:
     from ..accounting import search_resnet42
     return pd.DataFrame([{"blocks per stage": str(b), "J2 top level params": f"{p:,}",
-                          "vs 29.8M": f"{100 * (p / 29.8e6 - 1):+.1f}%"} for b, p in search_resnet42()[:n]])
+                          "vs 29.8M": num(100 * (p / 29.8e6 - 1), 1, signed=True, unit="%")} for b, p in search_resnet42()[:n]])
 
 
 def j3_units_table() -> pd.DataFrame:
