@@ -477,7 +477,7 @@ def unrounded(text: str) -> str | None:
     as no reader-facing format here writes one; a small p-value's "0.00066" is two digits, rounded."""
     for m in NUMBER.finditer(text):
         frac = m.group(1)
-        if len(frac) >= 5 and len(frac.lstrip("0")) >= 4:
+        if len(frac) >= 5 and len(frac.strip("0")) >= 4:
             return m.group()
     return None
 

@@ -58,10 +58,10 @@ def run_facts(scenario: str, profile: str, root=None) -> dict | None:
     d = Path(root or results_dir()) / scenario / profile
     if not (d / "run.json").is_file():
         return None
-    j = json.loads((d / "run.json").read_text())
+    j = read_json(d / "run.json")
     conf = j.get("configuration") or {}
     settings = conf.get("settings") or {}
-    runs = [json.loads(f.read_text()) for f in sorted(d.glob("runs/*/*/seed*.json"))]
+    runs = [read_json(f) for f in sorted(d.glob("runs/*/*/seed*.json"))]
     epochs = sorted({e for r in runs for per in (r.get("epochs_per_task") or {}).values() for e in per.values()})
     threads = sorted({(r.get("hardware") or {}).get("torch_threads") for r in runs} - {None})
     done = sorted(str(r.get("finished", ""))[:10] for rs in (j.get("runs") or {}).values() for r in rs if r.get("finished"))

@@ -249,7 +249,9 @@ def load_records(scenario: str, profile: str, method: str = "*", root=None) -> p
         meta = read_json(rec)
         rows = read_csv(rec.with_suffix(".csv"), dtype={"units": str})
         steps = meta.get("steps_per_task", {})
-        rows["overrides"] = ", ".join(f"{k}={v}" for k, v in sorted(meta.get("overrides", {}).items())) or "none"
+        # None, for a size, is the whole split: said so, not printed raw
+        rows["overrides"] = ", ".join(f"{k}={'all' if v is None else v}"
+                                      for k, v in sorted(meta.get("overrides", {}).items())) or "none"
         rows["steps"] = [max(steps.get(str(t), {}).values(), default=None) for t in rows["task"]]
         parts.append(rows)
     return pd.concat(parts, ignore_index=True) if parts else None
