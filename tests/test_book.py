@@ -160,6 +160,8 @@ def pages(browser, built_book):
               prose: (() => { const c = main.cloneNode(true);  // what a reader reads: no code, scripts or math
                               c.querySelectorAll('pre, code, details, script, style, mjx-container, .cell_input')
                                .forEach(e => e.remove());
+                              // an SVG's labels are separate words: keep them apart, as the eye does
+                              c.querySelectorAll('svg text, svg title').forEach(e => e.append(' '));
                               return c.textContent; })(),
               text: main.innerText,
               images: [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,

@@ -349,7 +349,8 @@ def show_claim(n: int):
         show_figure(forest_figure(c.comparisons), f"Claim {n}, every comparison made ({_profile_words(book_profile())}): "
                     "DVN − other in points (claim 2: DVN's loss from all units to one unit minus the baseline's), "
                     "the wider of its two 95% intervals, and the boundary it is tested against (black tick); filled: "
-                    "supported, open: not distinguishable, cross: contradicted; faded: shown, not counted",
+                    "supported, open: not distinguishable, cross: contradicted; faded: shown, not counted. Tested at: "
+                    + "; ".join(f"{cap} capacity, {where}" for cap, where in c.scale.items()),
                     f"Forest plot of the {sum(x.made for x in c.comparisons)} comparisons of claim {n}: a row each, "
                     "a point with its interval and a tick at its boundary")
         show_table(comparisons_table(c.comparisons), f"Claim {n}: every comparison behind the verdicts (ours: "
