@@ -21,13 +21,13 @@ Your own tasks (``dvnlib.tasks``)::
 ``build``, ``Task`` and the training code import torch lazily, so that ``summary`` and the
 scenario registry answer quickly without it.
 """
+from ._version import __version__
 from .accounting import summary
 from .layout import layout
 from .scenarios import SCENARIOS, Scenario, get as scenario
 
 __all__ = ["build", "run", "summary", "layout", "scenario", "SCENARIOS", "load", "export",
            "check_notebook_parameters", "Task", "fit", "evaluate"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name):
@@ -73,8 +73,8 @@ def check_notebook_parameters(namespace):
 
 
 def load(scenario, profile, seed, method="dvn", root="results", overrides=None):
-    """The trained network a run kept, checked against its run's record; see ``dvnlib.deploy.load``."""
-    from .deploy import load as _load
+    """The trained network a run kept, checked against its run's record; see ``dvnlib.kept.load``."""
+    from .kept import load as _load
     return _load(scenario, profile, seed, method, root, overrides)
 
 

@@ -175,7 +175,7 @@ def _command(args) -> None:
 
 
 def _export(args) -> None:
-    from .deploy import export_output  # imports torch and onnx: kept out of the other commands' path
+    from .kept import export_output  # imports torch and onnx: kept out of the other commands' path
     overrides = dict(_setting(x) for x in args.overrides) or None
     print(json.dumps(export_output(args.scenario, args.profile, args.seed, args.task, args.out, args.level,
                                    args.max_params, root=args.results, overrides=overrides,

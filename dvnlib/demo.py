@@ -11,7 +11,7 @@ which the book copies to the top of its HTML; the page's script is ``book/_extra
 * ``demo.json``: the model's identity (scenario, profile, seed, configuration, run key), each
   task's classes, image shape, offset in ``images.bin`` and labels, and per file its bytes and the
   accuracy the zoo measured on the run's test images (what the page's byte budget decides by, as
-  ``net.level_for(task, max_bytes=...)`` does: ``zoo.choose``) and its batch-1 latency through
+  ``net.level_for(task, max_bytes=...)`` does: ``budget.choose``) and its batch-1 latency through
   ONNX Runtime in Python on one thread (median of ``LATENCY_ROUNDS``).
 
 The folder is built beside its target and swapped in whole: a failed build leaves the previous
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import deploy
 from . import scenarios as S
-from . import zoo
+from . import kept, zoo
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "book" / "_extra" / "demo"
 IMAGES_PER_TASK = 75
@@ -39,7 +39,7 @@ def build(scenario: str, profile: str, seed: int = 0, out=DEMO_DIR, root="result
     """Write the demo's assets of the kept ``dvn`` model of (scenario, profile, seed) to ``out``."""
     from .data import load_task
     log = log or (lambda s: None)
-    net = deploy.load(scenario, profile, seed, root=root, overrides=overrides)
+    net = kept.load(scenario, profile, seed, root=root, overrides=overrides)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

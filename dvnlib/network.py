@@ -168,6 +168,8 @@ class DVNNet(nn.Module):
         if len(self.unit_sizes) != k:
             raise ValueError(f"{len(self.unit_sizes)} unit sizes given for a configuration of {k} units")
         self.outputs = U.outputs(config)
+        # (task, max_bytes, zoo) -> (level, precision): set by ``dvnlib.load`` for a kept model
+        self.byte_budget = None
         self.layout = Layout("", spec, self.tasks, config, self.unit_sizes, bn)
         # slices[(task, level)][channels] = (start, stop): the output's maps in a layer that wide.
         self.slices = {o: self.layout.slices(*o) for o in self.outputs}
@@ -236,15 +238,19 @@ class DVNNet(nn.Module):
     def level_for(self, task: int, max_params: int | None = None, *, max_bytes: int | None = None, zoo=None):
         """With ``max_params``: the largest level of ``task`` whose parameters (as ``summary``
         counts them) fit; a budget below level 1 raises an error that lists every level.
-        With ``max_bytes`` (a kept model, ``dvnlib.load``): the ``(level, precision)`` whose
-        exported file fits with the best accuracy the zoo measured (``dvnlib.zoo.choose``; ``zoo``
-        a CSV path or its rows, by default the one beside the model's results)."""
+        With ``max_bytes``, for a kept model (``dvnlib.load``, which gives it its ``byte_budget``:
+        ``budget.choose`` over the files the zoo measured of that model; ``zoo`` a CSV path or its
+        rows, by default the one beside the model's results): the ``(level, precision)`` whose
+        exported file fits with the best measured accuracy. Deployment knowledge stays out of the
+        network: what a byte costs is the zoo's, handed in by whoever loaded the model."""
         if (max_params is None) == (max_bytes is None):
             raise ValueError("give exactly one budget: max_params (parameters) or max_bytes (file bytes)")
         if max_bytes is not None:
-            from .zoo import choose, recorded
             U.check_output(self.config, task, 1)
-            return choose(recorded(self, zoo), task, max_bytes)
+            if self.byte_budget is None:
+                raise ValueError("a byte budget is decided by the zoo's measured files of a kept model: load it "
+                                 "with dvnlib.load; for another network give max_params")
+            return self.byte_budget(task, max_bytes, zoo)
         from .accounting import level_for
         return level_for(Layout("", self.spec, self.tasks, self.config, self.unit_sizes, self.bn_mode),
                          task, max_params)

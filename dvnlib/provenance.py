@@ -161,7 +161,7 @@ def hardware(device: str = "cpu") -> dict:
 def versions() -> dict:
     import importlib.metadata as md
 
-    from . import __version__
+    from ._version import __version__
     out = {"python": platform.python_version()}
     for pkg in ("torch", "torchvision", "numpy", "pandas"):
         try:

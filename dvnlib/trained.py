@@ -2,7 +2,7 @@
 
 Training calls ``save`` once a run is evaluated; the run's record (``runs.py``) then holds the
 SHA-256 of every file kept, which ``verify`` checks before a run counts as finished and ``read``
-checks before a network is given back (``deploy.load``). Files, per configuration so that a run
+checks before a network is given back (``kept.load``). Files, per configuration so that a run
 with other settings never replaces the defaults' model:
 ``<out>/models/<method>/<config>/seed<seed>.pt`` (the state dict, tensors only, read back with
 ``weights_only=True``, with the identity it claims) and ``.json`` (the same identity, the layout

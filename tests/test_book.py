@@ -382,10 +382,10 @@ def served_book(built_book):
 def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(browser, built_book, served_book):
     """ONNX Runtime Web in Chromium, on the demo's shipped images: every (task, level, precision)'s
     accuracy equals ONNX Runtime's in Python on the same images, and for two byte budgets the page
-    picks per task what ``zoo.choose`` (``net.level_for(task, max_bytes=...)``) picks."""
+    picks per task what ``budget.choose`` (``net.level_for(task, max_bytes=...)``) picks."""
     import numpy as np
 
-    from dvnlib import demo, deploy, zoo
+    from dvnlib import budget, demo, deploy
     meta = demo.read(built_book / "demo")
     # the same browser, but the local server's address resolves (the fixture's resolves none)
     local = browser.browser_type.launch(executable_path=str(CHROMIUM), args=[
@@ -424,11 +424,11 @@ def test_the_deploy_pages_demo_classifies_in_the_browser_as_onnx_runtime_does(br
     # two budgets: the smallest that every task fits, and one between the sizes
     sizes = sorted(f["onnx_bytes"] for f in meta["files"])
     low = max(min(f["onnx_bytes"] for f in meta["files"] if f["task"] == t) for t in tasks)
-    for budget in (low, sizes[len(sizes) * 3 // 4]):
-        page.fill("#dvn-demo-budget", str(budget))
-        page.wait_for_function(f"() => JSON.parse({results}).budget_bytes === {budget}")
+    for max_bytes in (low, sizes[len(sizes) * 3 // 4]):
+        page.fill("#dvn-demo-budget", str(max_bytes))
+        page.wait_for_function(f"() => JSON.parse({results}).budget_bytes === {max_bytes}")
         chosen = {c["task"]: (c["level"], c["precision"]) for c in json.loads(page.evaluate(results))["chosen"]}
-        assert chosen == {t: tuple(zoo.choose(meta["files"], t, budget)) for t in tasks}, budget
+        assert chosen == {t: tuple(budget.choose(meta["files"], t, max_bytes)) for t in tasks}, max_bytes
     assert not [e for e in errors if not any(k in e for k in KNOWN_PAGE_ERRORS)] and not refused
     local.close()
 

@@ -20,6 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import dvnlib
+import dvnlib._version
 from dvnlib import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +147,7 @@ def test_one_version(wheel):
 
 def test_run_records_carry_the_version_of_the_code_that_ran(monkeypatch):
     """Not the installed distribution's, which may be another checkout's, or none."""
-    monkeypatch.setattr(dvnlib, "__version__", "9.9.9")
+    monkeypatch.setattr(dvnlib._version, "__version__", "9.9.9")
     assert provenance.versions()["dvnlib"] == "9.9.9"
 
 

@@ -221,10 +221,10 @@ def test_the_study_ablations_are_defined_once_and_need_no_torch():
 
 def test_the_zoo_frontier_is_what_some_byte_budget_picks():
     """A file is on its task's frontier when it is more accurate than every smaller file: the
-    (level, precision) that ``zoo.choose`` picks for some budget, and no other."""
+    (level, precision) that ``budget.choose`` picks for some budget, and no other."""
     import pandas as pd
 
-    from dvnlib import zoo
+    from dvnlib import budget
     rows = [(1, "float32", 90_000, 90.0), (1, "int8", 60_000, 89.0), (2, "float32", 320_000, 92.0),
             (2, "int8", 120_000, 92.0), (3, "int8", 220_000, 91.5), (3, "float32", 700_000, 93.0)]
     df = pd.DataFrame([{"scenario": "FJ2", "profile": "quick", "method": "dvn", "seed": 0, "task": 1,
@@ -233,7 +233,7 @@ def test_the_zoo_frontier_is_what_some_byte_budget_picks():
     s = report.zoo_summary(df)
     on = {(r.level, r.precision) for r in s.itertuples() if r.on_frontier}
     assert on == {(1, "int8"), (1, "float32"), (2, "int8"), (3, "float32")}
-    picked = {tuple(zoo.choose(df.to_dict("records"), 1, b)) for b in df["onnx_bytes"]}
+    picked = {tuple(budget.choose(df.to_dict("records"), 1, b)) for b in df["onnx_bytes"]}
     assert picked == on
     assert {"precision", "on the frontier"} <= set(report.zoo_table(s).columns)
 

@@ -11,6 +11,7 @@ import torch
 
 import dvnlib
 from dvnlib import cli, deploy, request, runs, trained
+from dvnlib import kept as K
 from dvnlib.data import data_root
 from helpers import TINY, small_run
 
@@ -71,7 +72,7 @@ def test_a_run_with_other_settings_never_replaces_another_configurations_model(r
     for n in (again, theirs):
         rows = {(int(r["task"]), int(r["level"])): float(r["accuracy"])
                 for r in dvnlib.results.read_rows(Path(n.info["record"]).with_suffix(".csv"))}
-        assert deploy.recorded_accuracy(n, 1, 1) == rows[(1, 1)]
+        assert K.recorded_accuracy(n, 1, 1) == rows[(1, 1)]
 
 
 def test_a_deleted_model_makes_its_run_train_again(root, caplog):

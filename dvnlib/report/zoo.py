@@ -36,7 +36,7 @@ def zoo_summary(df):
 def frontier(summary):
     """Per (scenario, task), the files some byte budget picks: more accurate than every smaller
     file of the task (mean accuracy over seeds; of equal sizes, one). The rule of
-    ``dvnlib.zoo.choose`` (best accuracy within the budget, ties to the smaller file), applied to
+    ``dvnlib.budget.choose`` (best accuracy within the budget, ties to the smaller file), applied to
     the means."""
     on = pd.Series(False, index=summary.index)
     for _, g in summary.groupby(["scenario", "task"], sort=False):

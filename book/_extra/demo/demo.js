@@ -2,7 +2,7 @@
 // by ONNX Runtime Web (WebAssembly, served with the book) on the test images shipped beside this
 // file. Its assets (demo.json, images.bin, models/) are written by `python -m dvnlib demo`
 // (dvnlib/demo.py). The byte budget is decided as net.level_for(task, max_bytes=...) decides it
-// (dvnlib.zoo.choose): per task, the file of the best accuracy the zoo measured on the run's test
+// (dvnlib.budget.choose): per task, the file of the best accuracy the zoo measured on the run's test
 // images whose size fits, ties to the smaller file. What this browser measured is written as JSON
 // into #dvn-demo-results, which the book's browser test reads.
 import * as ort from "../ort/ort.wasm.min.mjs";
