@@ -96,6 +96,16 @@ def _unchanged_for(path: Path, raw: bytes) -> float:
 
 def _write_new(path: Path, data: bytes) -> bool:
     """Create ``path`` holding ``data`` only if it does not exist; readers never see it partial."""
+    return _publish(path, data, os.link)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    _publish(path, data, os.replace)
+
+
+def _publish(path: Path, data: bytes, place) -> bool:
+    """Write ``data`` aside in full, then ``place`` it at ``path`` (``os.link``: only where nothing
+    is; ``os.replace``: over what is). False where ``os.link`` found the path taken."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:
         with open(tmp, "wb") as f:
@@ -103,22 +113,10 @@ def _write_new(path: Path, data: bytes) -> bool:
             f.flush()
             os.fsync(f.fileno())
         try:
-            os.link(tmp, path)
+            place(tmp, path)
         except FileExistsError:
             return False
         return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

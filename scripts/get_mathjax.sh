@@ -14,16 +14,11 @@ dest=book/_extra/mathjax
 if [ -s "$dest/tex-chtml.js" ] && [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$version" ]; then
   echo "MathJax $version already in $dest"; exit 0
 fi
-if ! command -v npm >/dev/null 2>&1; then
-  echo "error: npm is needed once to fetch MathJax $version into $dest (apt-get install -y npm)," >&2
-  echo "or copy es5/tex-chtml.js and es5/output/chtml/fonts/woff-v2/ of mathjax@$version there." >&2
-  exit 1
-fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack -q "mathjax@$version" >/dev/null 2>&1)
-echo "$sha512  $tmp/mathjax-$version.tgz" | sha512sum -c --quiet -
-tar xzf "$tmp/mathjax-$version.tgz" -C "$tmp" package/es5/tex-chtml.js package/es5/output/chtml/fonts/woff-v2 package/LICENSE
+source scripts/npm_unpack.sh
+npm_unpack mathjax "$version" "$sha512" "$tmp" \
+  "copy es5/tex-chtml.js and es5/output/chtml/fonts/woff-v2/ of mathjax@$version into $dest"
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/output/chtml/fonts"
 cp "$tmp/package/es5/tex-chtml.js" "$tmp/package/LICENSE" "$dest.tmp/"
 cp -r "$tmp/package/es5/output/chtml/fonts/woff-v2" "$dest.tmp/output/chtml/fonts/"

@@ -14,16 +14,11 @@ files="ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm"
 if [ -s "$dest/ort-wasm-simd-threaded.wasm" ] && [ "$(cat "$dest/VERSION" 2>/dev/null)" = "$version" ]; then
   echo "onnxruntime-web $version already in $dest"; exit 0
 fi
-if ! command -v npm >/dev/null 2>&1; then
-  echo "error: npm is needed once to fetch onnxruntime-web $version into $dest (apt-get install -y npm)," >&2
-  echo "or copy dist/{${files// /,}} of onnxruntime-web@$version there." >&2
-  exit 1
-fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack -q "onnxruntime-web@$version" >/dev/null 2>&1)
-echo "$sha512  $tmp/onnxruntime-web-$version.tgz" | sha512sum -c --quiet -
-tar xzf "$tmp/onnxruntime-web-$version.tgz" -C "$tmp" $(printf 'package/dist/%s ' $files) package/package.json
+source scripts/npm_unpack.sh
+npm_unpack onnxruntime-web "$version" "$sha512" "$tmp" \
+  "copy dist/{${files// /,}} of onnxruntime-web@$version into $dest"
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
 for f in $files; do cp "$tmp/package/dist/$f" "$dest.tmp/"; done
 cp "$tmp/package/package.json" "$dest.tmp/"  # names the version and its licence (MIT)
