@@ -32,6 +32,7 @@ the exit status is then 1.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import subprocess
 import sys
@@ -112,27 +113,46 @@ def run_times(arms, seeds) -> dict[tuple[Arm, str], tuple[list[int], list[float]
     return times
 
 
-def estimate(times, sc: str, m: str, seed: int | None = None) -> float | None:
+def earlier_times(arms) -> dict[tuple[Arm, str], list[float]]:
+    """Per (arm, method): the wall time of every run record of it on disk, by any code or
+    configuration. Only for estimates, where no run finished by today's code has one yet."""
+    out = {}
+    for sc, profile in arms:
+        for m in methods_for(sc, profile):
+            secs = []
+            for f in glob.glob(f"results/{sc}/{profile}/runs/{m}/*/seed*.json"):
+                try:
+                    secs.append(float(json.loads(open(f).read())["wall_seconds"]))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # an unreadable record says nothing about time
+            out[((sc, profile), m)] = secs
+    return out
+
+
+def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> float | None:
     """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
-    twin's, else None (nothing to go by). The first run of a (twin, seed) may have to train the
-    stages its seed's methods share (DA-CNN's old-task network, say), so until one has finished it
-    is given the twin's slowest method's mean."""
+    twin's, else of its (twin, method)'s ``earlier`` runs (other code), else None (nothing to go
+    by). The first run of a (twin, seed) may have to train the stages its seed's methods share
+    (DA-CNN's old-task network, say), so until one has finished it is given the twin's slowest
+    method's mean."""
     secs = times.get((sc, m), ([], []))[1]
     means = [sum(xs) / len(xs) for (t, _), (_, xs) in times.items() if t == sc and xs]
     if seed is not None and means and not any(seed in done for (t, _), (done, _) in times.items() if t == sc):
         return max(means)
     twin = [x for (t, _), (_, xs) in times.items() if t == sc for x in xs]
-    return sum(secs) / len(secs) if secs else sum(twin) / len(twin) if twin else None
+    before = (earlier or {}).get((sc, m)) or []
+    return (sum(secs) / len(secs) if secs else sum(twin) / len(twin) if twin
+            else sum(before) / len(before) if before else None)
 
 
-def pick(queue, times, seconds_left: float | None, margin: float = 1.1) -> int | None:
+def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=None) -> int | None:
     """The position in ``queue`` of the next run to start: the first, without a deadline; with one
     (``seconds_left``), the first whose estimate (times ``margin``) ends before it. None: none fits
     (a run with no estimate never fits a deadline)."""
     for i, (seed, sc, m) in enumerate(queue):
         if seconds_left is None:
             return i
-        est = estimate(times, sc, m, seed)
+        est = estimate(times, sc, m, seed, earlier)
         if est is not None and est * margin <= seconds_left:
             return i
     return None
@@ -157,11 +177,11 @@ def deadline(until: str | None, now: float | None = None) -> float | None:
 def status(arms, seeds) -> int:
     """A line per (arm, method): the seeds finished and their mean run time; then the run time
     left, estimated from the finished runs of the same (arm, method) (else of the same arm)."""
-    times = run_times(arms, seeds)
+    times, earlier = run_times(arms, seeds), earlier_times(arms)
     left, unknown = 0.0, 0
     for (arm, m), (done, secs) in times.items():
         todo = len(seeds) - len(done)
-        per = estimate(times, arm, m)
+        per = estimate(times, arm, m, earlier=earlier)
         if per is None:
             unknown += todo
         else:
@@ -226,6 +246,7 @@ def main(argv=None) -> int:
         return status(arms, args.seeds)
     start = time.time()
     times = run_times(arms, args.seeds)  # what is finished, and how long each took
+    earlier = earlier_times(arms)  # how long runs of other code took: estimates until today's finish
     queue = [(seed, arm, m) for seed in args.seeds for arm in arms for m in methods_for(*arm)]
     total = len(queue)
     queue = [(seed, arm, m) for seed, arm, m in queue if seed not in times[(arm, m)][0]]
@@ -238,7 +259,7 @@ def main(argv=None) -> int:
 
     def next_run(waiting: list) -> int | None:
         i = pick([(j.run.seed, arm_of(j), j.run.method) for j in waiting], times,
-                 stop_by - time.time() if stop_by else None)
+                 stop_by - time.time() if stop_by else None, earlier=earlier)
         if i is not None:
             say(f"start {waiting[i].what}")
         return i

@@ -229,6 +229,11 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.pick(queue, times, 1500) == 1  # lwf: its twin's mean, 32 s
     assert run_study.pick(queue[2:], times, 36) == 0 and run_study.pick(queue[2:], times, 35) is None
     assert run_study.pick([(2, "FJ9", "dvn")], times, 1e9) is None
+    # runs of other code (a study recomputed after a code change) estimate until today's finish
+    earlier = {("FJ9", "dvn"): [90.0, 110.0], ("FS1", "dacnn"): [999.0]}
+    assert run_study.pick([(2, "FJ9", "dvn")], times, 111, earlier=earlier) == 0  # their mean, 100 s, + 10%
+    assert run_study.pick([(2, "FJ9", "dvn")], times, 109, earlier=earlier) is None
+    assert run_study.estimate(times, "FS1", "dacnn", 1, earlier) == 32.0  # today's runs come first
     now = time.mktime((2026, 11, 25, 3, 0, 0, 0, 0, -1))
     assert run_study.deadline("05:10", now) - now == 2 * 3600 + 600
     assert run_study.deadline("02:00", now) - now == 23 * 3600  # passed today: tomorrow's
