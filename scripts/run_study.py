@@ -45,6 +45,8 @@ from dvnlib.request import check
 from dvnlib.runs import finished, resolve
 from dvnlib.scenarios import STUDY_ABLATIONS, STUDY_PROFILES, study_methods
 
+import strip_widgets  # beside this script
+
 PROFILE = "study"  # the standard capacity, whose seeds are the study's
 TWINS = STUDY_PROFILES[PROFILE]  # FH1 first: its anchor is the first check
 
@@ -298,6 +300,7 @@ def main(argv=None) -> int:
                             "-p", "scenario", sc, "-p", "profile", profile,
                             "-p", "methods", ",".join(methods_for(sc, profile)),
                             "-p", "seeds", ",".join(map(str, args.seeds))], check=True)
+            strip_widgets.main([f"results/{sc}/{profile}/{family}.ipynb"])  # no frozen "0%" bars
     record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
     if args.commit:
         commit([record], f"Study record: {record}")

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from dvnlib.results import atomic_write_text
+
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
@@ -34,7 +36,7 @@ def main(paths: list[str]) -> None:
         had = "widgets" in nb.get("metadata", {})
         n = strip(nb)
         if n or had:
-            p.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            atomic_write_text(p, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             print(f"{p}: {n} widget outputs reduced to text")
 
 
