@@ -629,6 +629,12 @@ def show_verdict_table():
                f"What the study found: each claim of the paper and the verdict our results support ("
                f"{_profile_words(prof)}; computed from the results when the book was built, by the preregistered "
                "rules). Each claim links its section of the claims page", "verdicts")
+    bare = without_predictions(prof)
+    if bare:
+        _md(f"**These verdicts rest on runs that predate the preregistration** ({', '.join(bare)}: no per-image "
+            "predictions, so their intervals cover the seeds only). The study is being recomputed under the "
+            "preregistered design, and this table will then be computed from those runs "
+            "(<a href=\"limitations.html\">limitations</a>).")
 
 
 def show_paper_map():
