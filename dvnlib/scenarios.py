@@ -4,7 +4,7 @@ A scenario says which tasks are learned (dataset, classes, input size), on which
 how many units, and how each profile trains it. Nothing here touches data or torch, so the
 registry, the CLI summary and the book can read it without a dataset or a GPU.
 
-Profiles (``STUDY.md``): ``smoke`` is any scenario in about a minute on a 2-core CPU (CI runs it);
+Profiles: ``smoke`` is any scenario in about a minute on a 2-core CPU (CI runs it);
 ``quick`` is the whole Fashion-MNIST study on a CPU; ``paper`` is the paper's backbone, batch size
 and a standard schedule, for a GPU. The paper gives neither epochs nor learning-rate schedule, so
 ``paper`` uses the standard ones: WRN's (Zagoruyko & Komodakis: 200 epochs, lr 0.1, x0.2 at 30%,
@@ -177,7 +177,7 @@ STUDY_EPOCHS = 16
 
 
 def study_profile(family: str) -> Profile:
-    """The Fashion-MNIST study the book's verdicts rest on (issue 13): whole test splits, at least
+    """The Fashion-MNIST study the book's verdicts rest on: whole test splits, at least
     6000 training images per task, five seeds; the number of epochs is where the learning curves
     of DVN and the baseline on FJ1 and FJ2 flatten (``scripts/learning_curve.py``; the book's
     study page shows them)."""
@@ -208,7 +208,7 @@ FJ1_NARROW = dict(base_width=4)
 FJ2_NARROW = dict(width=8)
 
 
-# FH1's study is set by its accuracy anchor (issue 13: DVN's top level on the 10-way fine task
+# FH1's study is set by its accuracy anchor (DVN's top level on the 10-way fine task
 # must reach 90%), not by the FJ curves: a 10-way task needs many more steps than the 2- to 5-way
 # tasks. Probes (seed 0, DVN, results/FH1/anchor/, the study page's table): 6000 images x 16 epochs
 # (1488 steps) 86.0%; the whole split x 2 epochs (1874) 86.5; x 4 (3748) 88.7; 18000 images x 16

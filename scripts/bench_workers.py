@@ -1,4 +1,4 @@
-"""What worker processes buy (issue 11): one workload trained serially, then with ``--workers N``,
+"""What worker processes buy: one workload trained serially, then with ``--workers N``,
 in one go on this machine, each into a fresh folder; runs per hour of each, the speed-up, and
 whether the numbers agree. Appends one measurement to ``results/workers/speedup.json`` (and its
 rows to ``speedup.csv``), which the README and the book's reproducibility page quote.

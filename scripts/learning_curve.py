@@ -1,4 +1,4 @@
-"""Learning curves that choose the study profile's training budget (issue 13).
+"""Learning curves that choose the study profile's training budget.
 
 For each scenario and method, the `study` profile is trained with budgets of 1, 2, 4, ... epochs
 (each budget a run of its own, with the profile's schedule scaled to it, as the study would run

@@ -1,4 +1,4 @@
-"""The sweep that chose the fine-tuning rate and warm-up (issue 9): LwF, sequential DVN and
+"""The sweep that chose the fine-tuning rate and warm-up: LwF, sequential DVN and
 sequential NestedNet start their new stage from a trained network, and use one starting rate
 (``finetune_lr_scale`` x the profile's rate) and one warm-up, chosen here for all three together.
 

@@ -147,7 +147,7 @@ def curve_means(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-DOUBLING_GAIN = 1.0  # points: the budget is where doubling it adds less than this (issue 13)
+DOUBLING_GAIN = 1.0  # points: the budget is where doubling it adds less than this
 
 
 def budget_table(curves: pd.DataFrame, gain: float = DOUBLING_GAIN) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def convergence_table(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-FH1_ANCHOR = 90.0  # issue 13: DVN's top level on FH1's 10-way fine task, at least this test accuracy
+FH1_ANCHOR = 90.0  # DVN's top level on FH1's 10-way fine task, at least this test accuracy
 
 
 def fh1_anchor_table(probes: pd.DataFrame | None, study: pd.DataFrame | None, study_steps=None,
