@@ -168,6 +168,18 @@ def test_far_better_supported_far_worse_contradicted_equal_not_distinguishable(t
     assert V.combine([comps[0].verdict, comps[2].verdict]) == V.PARTLY
 
 
+def test_one_seed_is_never_decided_by_the_image_bootstrap_alone(tmp_path):
+    # 99.5% against 80% on 1000 images: the bootstrap alone would call it at any level, but one
+    # seed says nothing of the seed-to-seed spread, and the wider interval is the unbounded t one
+    d = R.difference([5.0], [np.full((1, N), 5.0) + np.random.default_rng(0).normal(0, 1, (1, N))])
+    assert d.has_bootstrap and d.boot_p < 1e-3 and d.wider == (-math.inf, math.inf, "t") and d.p == 1.0
+    root = write_twin(tmp_path, {("dvn", 2, 2): (1000, {0: _correct(99.5, 0)}),
+                                 ("worse", 2, 2): (1000, {0: _correct(80, 0, 2)})})
+    (c,) = V.decide(K.matched(K.Results("standard", "study", root), "3c", "FJ1", "worse", lambda t: 0.0))
+    assert c.diff.mean > 15 and c.verdict == V.NOT_DISTINGUISHABLE
+    assert V.comparisons_table([c])["95% t, seeds"].iloc[0] == "unbounded"
+
+
 def test_without_predictions_the_t_interval_stands_alone_and_says_so(tmp_path):
     root = write_twin(tmp_path, {("dvn", 1, 1): (1000, _seeds(92)), ("nestednet", 1, 1): (1000, _seeds(80, 2))},
                       predictions=False)

@@ -42,6 +42,8 @@ def ci(mean, half, decimals: int = DECIMALS, signed: bool = False) -> str:
 def interval(low, high, decimals: int = DECIMALS, signed: bool = False, unit: str = "") -> str:
     if missing(low) or missing(high):
         return DASH
+    if math.isinf(float(low)) or math.isinf(float(high)):
+        return "unbounded"
     return f"[{num(low, decimals, signed, unit)}, {num(high, decimals, signed, unit)}]"
 
 

@@ -263,11 +263,16 @@ class Difference:
 def difference(per_seed_values, parts=None, weights=None, boundary: float = 0.0) -> Difference:
     """The mean of ``per_seed_values`` (each seed's difference over the whole test set) with its
     t interval, and, given the per-image ``parts`` (``paired_bootstrap``), the bootstrap interval;
-    both p-values at ``boundary``."""
+    both p-values at ``boundary``. With one seed the t interval is unbounded and its p is 1."""
     v = np.asarray(per_seed_values, dtype=float)
     v = v[~np.isnan(v)]
     mean, half = (float(v.mean()) if len(v) else math.nan), t_half(v)
     t = dict(t_low=mean - half, t_high=mean + half, t_p=t_test_p(v, boundary))
+    if len(v) == 1:
+        # one seed says nothing of the seed-to-seed spread: its t interval is unbounded (the t
+        # quantile on no degrees of freedom), so the wider interval is that one and p is 1, and
+        # the image bootstrap alone can never decide a comparison
+        t = dict(t_low=-math.inf, t_high=math.inf, t_p=1.0)
     boot = {}
     if parts is not None:
         s = paired_bootstrap(parts, weights)
