@@ -313,3 +313,23 @@ def test_executed_notebooks_keep_no_widget_state():
     for p in sorted(root.glob("results/*/*/*.ipynb")):
         text = p.read_text()
         assert sw.WIDGET not in text and '"widgets"' not in json.dumps(json.loads(text)["metadata"]), p
+
+
+def test_int8_check_is_taken_at_each_top_level_paired_by_seed():
+    """The deployment targets: at each task's top level, the int8 file's bytes at most 35% of the
+    float32 file's (the worst seed decides) and its accuracy within 0.5 points (mean over seeds of
+    the paired difference); lower levels do not count."""
+    import pandas as pd
+    rows = []
+    for seed, (b8, a8) in enumerate([(340, 91.0), (350, 91.2), (352, 90.6)]):  # seed 2: 35.2% of the bytes
+        for level, precision, b, a in [(1, "float32", 100, 80.0), (1, "int8", 90, 60.0),  # level 1 ignored
+                                       (2, "float32", 1000, 91.2 - 0.1 * seed), (2, "int8", b8, a8)]:
+            rows.append({"scenario": "FJ2", "profile": "study", "seed": seed, "task": 3, "task_name": "t3",
+                         "level": level, "precision": precision, "onnx_bytes": b, "onnx_accuracy": a})
+    check = report.int8_check(pd.DataFrame(rows))
+    (r,) = check.itertuples()
+    assert r.level == 2 and r.seeds == 3 and r.bytes_share == pytest.approx(0.352) and not r.bytes_met
+    assert r.difference == pytest.approx((-0.2 + 0.1 - 0.4) / 3) and r.accuracy_met
+    table = report.int8_table(check)
+    assert "35.2% (missed)" in table.iloc[0, 6] and "(met)" in table.iloc[0, 7]
+    assert report.int8_check(pd.DataFrame(rows).query("precision == 'float32'")).empty

@@ -17,7 +17,8 @@ flowing one way (sources -> stats -> verdicts -> comparisons / tables / figures 
 * ``numbers``: the book's one number format;
 * ``overview``: the intro's verdict table, the map of the paper's tables and figures, the
   limitations' figures;
-* ``zoo``: the deployment page's model zoo (its summary over seeds, table and figure);
+* ``zoo``: the deployment page's model zoo (its summary over seeds, table and figure, int8 against
+  float32 at each top level);
 * ``pages``: the ``show_*`` functions the book's pages call.
 
 The names below are the package's public surface (``from dvnlib import report; report.table(df)``).
@@ -43,4 +44,4 @@ from .stats import (Difference, aggregate, compare, diff_ci, difference, holm, m
                     t_quantile, welch_ci)
 from .tables import (FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)
-from .zoo import export_agreement, zoo_figure, zoo_summary, zoo_table
+from .zoo import INT8_MAX_ACCURACY_LOSS, INT8_MAX_BYTES_SHARE, export_agreement, int8_check, int8_table, zoo_figure, zoo_summary, zoo_table

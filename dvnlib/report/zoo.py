@@ -6,7 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import scenarios as S
+from .numbers import interval, num
 from .stats import fmt_ci, mean_ci
+
+INT8_MAX_BYTES_SHARE = 0.35  # an int8 file at most this share of its float32 file's bytes
+INT8_MAX_ACCURACY_LOSS = 0.5  # and its accuracy within this many points of float32's (mean over seeds)
 
 
 def zoo_summary(df):
@@ -129,3 +133,53 @@ def export_agreement(zoo: pd.DataFrame) -> str:
             f"from raw pixels and the run's recorded accuracy is {gap.max():.1g} points, within the "
             f"rounding of the recorded accuracies to {d} decimals (±{rounding:g}); {beyond} file{'s' * (beyond != 1)} "
             f"differ{'s' * (beyond == 1)} by more than that")
+
+
+def int8_check(zoo: pd.DataFrame) -> pd.DataFrame:
+    """int8 against float32 at the top level of every task of every twin, the deployment targets
+    (``INT8_MAX_BYTES_SHARE``, ``INT8_MAX_ACCURACY_LOSS``): the int8 file's bytes as a share of
+    the float32 file's (the largest over seeds), and int8 minus float32 accuracy of the exported
+    files on the whole test split, paired by seed (mean over seeds, 95% t interval). A target is
+    met when the largest share is within its bound, and when the mean difference is within the
+    accuracy bound either way; the interval says how sure that is. Empty without int8 rows."""
+    cols = ["scenario", "profile", "task", "task_name", "level", "seeds", "float32_bytes", "int8_bytes",
+            "bytes_share", "difference", "ci95", "bytes_met", "accuracy_met"]
+    if "precision" not in zoo or not (zoo["precision"] == "int8").any():
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (sc, prof, t), g in zoo.groupby(["scenario", "profile", "task"], sort=False):
+        top = g[g["level"] == g["level"].max()]
+        f32 = top[top["precision"] == "float32"].set_index("seed")
+        i8 = top[top["precision"] == "int8"].set_index("seed")
+        seeds = f32.index.intersection(i8.index)
+        if seeds.empty:
+            continue
+        share = (i8.loc[seeds, "onnx_bytes"] / f32.loc[seeds, "onnx_bytes"]).astype(float)
+        diff = mean_ci(i8.loc[seeds, "onnx_accuracy"].astype(float) - f32.loc[seeds, "onnx_accuracy"].astype(float))
+        rows.append({"scenario": sc, "profile": prof, "task": int(t), "task_name": g["task_name"].iloc[0],
+                     "level": int(top["level"].iloc[0]), "seeds": len(seeds),
+                     "float32_bytes": float(f32.loc[seeds, "onnx_bytes"].median()),
+                     "int8_bytes": float(i8.loc[seeds, "onnx_bytes"].median()), "bytes_share": float(share.max()),
+                     "difference": diff.mean, "ci95": diff.half,
+                     "bytes_met": bool(share.max() <= INT8_MAX_BYTES_SHARE),
+                     "accuracy_met": bool(abs(diff.mean) <= INT8_MAX_ACCURACY_LOSS)})
+    order = {sc: i for i, sc in enumerate(S.SCENARIOS)}
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["scenario", "task"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def int8_table(check: pd.DataFrame) -> pd.DataFrame:
+    """``int8_check`` as the deployment page shows it."""
+    def met(ok: bool) -> str:
+        return "met" if ok else "missed"
+    return pd.DataFrame({
+        "scenario": check["scenario"], "task": [f"{t}: {n}" for t, n in zip(check["task"], check["task_name"])],
+        "top level": check["level"], "seeds": check["seeds"],
+        "float32 file (kB)": [f"{b / 1024:.0f}" for b in check["float32_bytes"]],
+        "int8 file (kB)": [f"{b / 1024:.0f}" for b in check["int8_bytes"]],
+        f"int8 / float32 bytes (largest over seeds; target ≤ {INT8_MAX_BYTES_SHARE:.0%})":
+            [f"{s:.1%} ({met(ok)})" for s, ok in zip(check["bytes_share"], check["bytes_met"])],
+        f"int8 − float32 accuracy, points (mean, 95% t; target within ±{INT8_MAX_ACCURACY_LOSS})":
+            [f"{num(d, signed=True)} {interval(d - h, d + h, signed=True) if h == h else ''} ({met(ok)})"
+             for d, h, ok in zip(check["difference"], check["ci95"], check["accuracy_met"])]})
