@@ -37,6 +37,8 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import dvnlib
 from dvnlib import provenance as P
@@ -51,6 +53,7 @@ PROFILE = "study"  # the standard capacity, whose seeds are the study's
 TWINS = STUDY_PROFILES[PROFILE]  # FH1 first: its anchor is the first check
 
 Arm = tuple[str, str]  # (twin, profile)
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # the record's times, UTC
 
 
 def methods_for(scenario: str, profile: str = PROFILE) -> list[str]:
@@ -195,27 +198,54 @@ def status(arms, seeds) -> int:
     return 0
 
 
+PREREGISTRATION = "book/preregistration.md"
+
+
+def preregistration() -> dict | None:
+    """The first commit of the preregistration page, its hash and time (UTC), read from git in
+    this script's checkout; None without git history. The study is what ran after it: its wall time
+    counts from there, and no run of it may have finished before."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H %cI", "--", PREREGISTRATION], cwd=repo,
+                             capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(out) < 2:
+        return None
+    commit, when = out[-2:]  # git lists the newest first: the page's first addition is last
+    return {"commit": commit, "committed": datetime.fromisoformat(when).astimezone(timezone.utc).strftime(STAMP)}
+
+
 def write_record(profile: str | None, arms, seeds, workers: int, start: float, trained: int, failed: list) -> str:
     """The study's record (``results/study.json``; one other profile: ``results/<profile>_study.json``),
     rewritten after every finished run so that an invocation cut off by the end of a session still
     counts. The study spans sessions: each invocation's wall time is kept (the entry with this
-    start is replaced), so the study's wall time is their sum. ``finished_runs`` lists every run
-    finished by the code it would run now (a stale or unfinished run is not in it)."""
+    start is replaced), so the study's wall time is their sum, over the invocations that started
+    after the preregistration's first commit; those before it trained an earlier design and are
+    kept apart (``earlier_invocations``). ``finished_runs`` lists every run finished by the code it
+    would run now (a stale or unfinished run is not in it), with when it finished."""
     record = "results/study.json" if profile is None else f"results/{profile}_study.json"
     try:
-        invocations = json.load(open(record)).get("invocations", [])
+        before = json.load(open(record))
     except (OSError, ValueError):
-        invocations = []
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+        before = {}
+    invocations = before.get("earlier_invocations", []) + before.get("invocations", [])
+    started = time.strftime(STAMP, time.gmtime(start))
     invocations = [i for i in invocations if i.get("started") != started]
     invocations.append({"started": started, "wall_seconds": round(time.time() - start), "workers": workers,
                         "seeds": list(seeds), "arms": [list(a) for a in arms], "trained": trained})
+    prereg = preregistration()
+    cut = prereg["committed"] if prereg else ""  # one time format: its strings sort as the times do
+    earlier = [i for i in invocations if i.get("started", "") < cut]
+    invocations = [i for i in invocations if i.get("started", "") >= cut]
     found = list(finished_runs(arms, seeds))
     done = [{"twin": arm[0], "profile": arm[1], "method": m, "seed": seed, "finished": r.get("finished")}
             for arm, m, seed, r in found]
     records = [r for *_, r in found]
     R.write_json(record, {
-        "profile": profile or "+".join(STUDY_PROFILES), "invocations": invocations,
+        "profile": profile or "+".join(STUDY_PROFILES), "preregistration": prereg, "invocations": invocations,
+        "earlier_invocations": earlier,
         "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
         "finished_runs": done,
         "planned": len(seeds) * sum(len(methods_for(*arm)) for arm in arms),

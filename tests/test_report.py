@@ -197,6 +197,16 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     assert "so far (4 of its 10 method-seed runs" in text
     assert "so far" not in study_text({**study, "runs": 10})
     assert "so far" not in study_text({k: v for k, v in study.items() if k != "planned"})  # an older record
+    prereg = {"commit": "1e16d19f06b1683e", "committed": "2026-12-02T08:22:18Z"}
+    runs = [{"twin": "FH1", "profile": "study", "method": "dvn", "seed": s, "finished": f"2026-12-02T{h}+00:00"}
+            for s, h in enumerate(["11:01:20.09", "09:00:00"])]
+    after = study_text({**study, "preregistration": prereg, "finished_runs": runs,
+                        "earlier_invocations": [dict(started="2026-11-24T23:40:48Z")]})
+    assert "counts from the preregistration's first commit (`1e16d19f06`, 2026-12-02 08:22 UTC)" in after
+    assert "1 earlier invocation of the driver trained the first study's design and is not counted" in after and "Every one of the 2 finished runs finished after it" in after
+    runs[1]["finished"] = "2026-12-02T08:22:17+00:00"  # a second before the page's commit
+    before = study_text({**study, "preregistration": prereg, "finished_runs": runs})
+    assert "**1 of the 2 finished runs did not finish after it** (FH1 study dvn seed 1)" in before
 
 
 def test_the_study_ablations_are_defined_once_and_need_no_torch():

@@ -601,7 +601,29 @@ def study_text(study: dict) -> str:
             f"The {name}, so far ({runs} of its {planned} method-seed runs; the driver resumes the rest), took")
     return (f"{what} {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
             f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
-            f"({hw.get('cpu_count', '?')} cores), torch {v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`.")
+            f"({hw.get('cpu_count', '?')} cores), torch {v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`."
+            + preregistration_text(study))
+
+
+def preregistration_text(study: dict) -> str:
+    """Whether every run of the study finished after the preregistration's first commit, as the
+    driver's record (``preregistration``, ``finished_runs``) says; empty for a record without them."""
+    from datetime import datetime
+    prereg, runs = study.get("preregistration"), study.get("finished_runs")
+    if not prereg or runs is None:
+        return ""
+    cut = datetime.fromisoformat(prereg["committed"])
+    early = [r for r in runs if not r.get("finished") or datetime.fromisoformat(r["finished"]) < cut]
+    earlier = study.get("earlier_invocations", [])
+    when = f"`{prereg['commit'][:10]}`, {cut:%Y-%m-%d %H:%M} UTC"
+    text = (f" The wall time counts from the preregistration's first commit ({when})"
+            + (f"; {len(earlier)} earlier invocation{'s' * (len(earlier) != 1)} of the driver trained the first "
+               f"study's design and {'are' if len(earlier) != 1 else 'is'} not counted" if earlier else "") + ". ")
+    if early:
+        named = ", ".join(f"{r['twin']} {r['profile']} {r['method']} seed {r['seed']}" for r in early[:5])
+        return text + (f"**{len(early)} of the {len(runs)} finished runs did not finish after it** ({named}"
+                       f"{', ...' if len(early) > 5 else ''}): they are not evidence for the preregistered rules.")
+    return text + f"Every one of the {len(runs)} finished runs finished after it (its record's time)."
 
 
 def show_reproducibility():
