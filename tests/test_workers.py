@@ -208,6 +208,9 @@ def test_study_driver_trains_each_run_once_and_resumes(tmp_path, monkeypatch, ca
     study = json.loads((tmp_path / "results" / "smoke_study.json").read_text())
     assert [i["trained"] for i in study["invocations"]] == [len(methods), 0]
     assert study["runs"] == study["planned"] == len(methods) and study["failed"] == []
+    # both invocations started after the preregistration's first commit, which the record names
+    assert study["preregistration"]["committed"] <= study["invocations"][0]["started"]
+    assert study["earlier_invocations"] == []
     capsys.readouterr()
     assert run_study.main(argv + ["--status"]) == 0
     lines = capsys.readouterr().out.splitlines()
