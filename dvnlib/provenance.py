@@ -141,17 +141,43 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict:
     return {"commit": commit or None, "dvnlib_dirty": dirty}
 
 
+# The vector instructions that decide which CPU kernels torch and ONNX Runtime run: two CPUs of
+# one model name may differ here, and with them the speed and the last bits of a result.
+SIMD = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx512_bf16": "BF16", "amx_tile": "AMX"}
+
+
+def simd(flags: set[str]) -> str:
+    """The widest vector instruction set among a CPU's ``flags`` with its AI extensions, in words
+    ("AVX-512 + VNNI + BF16", "AVX2"); "" for none of them (another architecture)."""
+    names = [name for flag, name in SIMD.items() if flag in flags]
+    if "AVX-512" in names and "AVX2" in names:
+        names.remove("AVX2")  # implied
+    return " + ".join(names)
+
+
+def machine(hw: dict) -> str:
+    """A run's machine in words, from its record's ``hardware``: the GPU, else the CPU with its
+    vector instructions ("AMD EPYC, AVX2"; a record from before they were kept says so)."""
+    if hw.get("gpu"):
+        return hw["gpu"]
+    if "simd" not in hw:
+        return f"{hw.get('cpu', 'CPU not recorded')}, instruction set not recorded"
+    return f"{hw.get('cpu', '?')}, {hw['simd'] or 'no x86 vector extensions'}"
+
+
 def hardware(device: str = "cpu") -> dict:
     import torch
-    cpu = platform.processor() or platform.machine()
+    model, flags = None, None  # the first CPU's: they are alike
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and flags is None:
+                flags = set(value.split())
     except OSError:
         pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    info = {"cpu": model or platform.processor() or platform.machine(), "simd": simd(flags or set()), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform()}
     if str(device).startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

@@ -107,7 +107,8 @@ def _collect(plan: Plan, started, wall: float, pd):
         rows += found
         runs.setdefault(meta["method"], []).append(
             {**{k: meta[k] for k in ("seed", "train_seconds", "wall_seconds", "device", "finished")},
-             "commit": meta.get("git", {}).get("commit"), "torch": meta.get("versions", {}).get("torch")})
+             "commit": meta.get("git", {}).get("commit"), "torch": meta.get("versions", {}).get("torch"),
+             "machine": P.machine(meta.get("hardware") or {})})
     if stale:
         log.warning("%d finished runs under %s were trained by other code and are left out "
                     "(run them again to include them): %s", len(stale), out, ", ".join(stale))

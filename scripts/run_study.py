@@ -19,8 +19,9 @@ end with it), by this process only, so that workers never race on the git index.
 ``--profile P`` runs one profile only, over ``--twins`` (a rehearsal: ``--profile smoke --twins FH1``).
 
 ``--until HH:MM`` (this machine's clock) is for a session that will end: a run is started only if
-the finished runs of its (twin, method) say it ends by then (its mean time, plus 10%), so no run is
-cut off half-way. Near the end the workers take the next queued runs that still fit (shorter ones,
+the finished runs of its (twin, method) say it ends by then (its mean time, plus 10%, times how much
+slower than their estimates this invocation's runs have been: ``Pace``), so no run is cut off
+half-way. Near the end the workers take the next queued runs that still fit (shorter ones,
 from later in the queue) and the driver stops when none does; the rest waits for the next
 invocation.
 
@@ -163,6 +164,31 @@ def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=
     return None
 
 
+class Pace:
+    """How long this invocation's runs take against what they were estimated to take: the
+    estimates come from records that other machines may have written (a machine without AVX-512
+    trains these networks 2-4x slower), so a deadline is judged at ``factor`` times the estimate:
+    the largest ratio seen so far (a run resumed from a checkpoint takes less than a whole run, so
+    the largest, not the mean), 1 until a run has finished."""
+
+    def __init__(self):
+        self.expected: dict = {}
+        self.ratios: list[float] = []
+
+    def started(self, run, seconds: float | None) -> None:
+        if seconds:
+            self.expected[run] = seconds
+
+    def finished(self, run, seconds: float) -> None:
+        expected = self.expected.pop(run, None)
+        if expected:
+            self.ratios.append(seconds / expected)
+
+    @property
+    def factor(self) -> float:
+        return max(self.ratios) if self.ratios else 1.0
+
+
 def deadline(until: str | None, now: float | None = None) -> float | None:
     """``HH:MM`` on this machine's clock as a time stamp: today's, or tomorrow's if that has passed."""
     if until is None:
@@ -289,11 +315,16 @@ def main(argv=None) -> int:
     say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
 
+    pace = Pace()
+
     def next_run(waiting: list) -> int | None:
         i = pick([(j.run.seed, arm_of(j), j.run.method) for j in waiting], times,
-                 stop_by - time.time() if stop_by else None, earlier=earlier)
+                 stop_by - time.time() if stop_by else None, margin=1.1 * pace.factor, earlier=earlier)
         if i is not None:
-            say(f"start {waiting[i].what}")
+            job = waiting[i]
+            est = estimate(times, arm_of(job), job.run.method, job.run.seed, earlier)
+            pace.started(job.what, est)
+            say(f"start {job.what}" + (f" (expected {est * pace.factor / 60:.0f} min)" if est else ""))
         return i
 
     def done(job, status: str, seconds: float) -> None:
@@ -302,7 +333,10 @@ def main(argv=None) -> int:
         # the arm's metrics.csv and run.json gathered with this run (read back, not trained)
         dvnlib.run(sc, profile, [m], [seed], progress=False)
         if status == "trained":
-            say(f"done  {job.what} in {seconds:.0f} s")
+            factor = pace.factor
+            pace.finished(job.what, seconds)
+            say(f"done  {job.what} in {seconds:.0f} s" + (f"; runs here take up to {pace.factor:.2f}x their estimates"
+                                                          if pace.factor != factor else ""))
             trained += 1
             times[((sc, profile), m)][0].append(seed)
             times[((sc, profile), m)][1].append(seconds)

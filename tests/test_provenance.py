@@ -184,3 +184,14 @@ def test_register_refuses_what_cannot_be_a_method(monkeypatch, name, fn, match):
     with pytest.raises(ValueError, match=match):
         M.register(name, fn)
     assert name not in M.METHODS or name == "dvn"
+
+
+def test_a_run_names_its_machine_with_its_vector_instructions():
+    """Two CPUs of one model name may run other kernels (AVX-512 against AVX2), and so train at
+    other speeds and round otherwise: a run's record names the instruction set it ran on."""
+    assert P.simd({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}) == "AVX-512 + VNNI + BF16"
+    assert P.simd({"avx2", "fma"}) == "AVX2" and P.simd({"neon"}) == ""
+    assert P.machine({"cpu": "AMD EPYC", "simd": "AVX2"}) == "AMD EPYC, AVX2"
+    assert P.machine({"cpu": "AMD EPYC"}) == "AMD EPYC, instruction set not recorded"  # an older record
+    assert P.machine({"cpu": "x", "gpu": "NVIDIA H200"}) == "NVIDIA H200"
+    assert set(P.hardware()) >= {"cpu", "simd", "cpu_count", "torch_threads"}

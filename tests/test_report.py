@@ -269,7 +269,8 @@ def _record(root, scenario="FH1", threads=1, epochs=8, train_per_task=None):
     (d / "run.json").write_text(json.dumps({
         "configuration": {"backbone": {"name": "WRN-8-1"}, "settings": {"epochs": 99, "train_per_task": train_per_task}},
         "hardware": {"torch_threads": 2},  # the collecting process, not the runs
-        "runs": {"dvn": [{"seed": 0, "finished": "2026-11-25T01:00:00"}, {"seed": 1, "finished": "2026-11-26T01:00:00"}]}}))
+        "runs": {"dvn": [{"seed": 0, "finished": "2026-11-25T01:00:00", "machine": "AMD EPYC, AVX-512 + VNNI"},
+                         {"seed": 1, "finished": "2026-11-26T01:00:00", "machine": "AMD EPYC, AVX2"}]}}))
     for seed in (0, 1):
         (d / "runs" / "dvn" / "k" / f"seed{seed}.json").write_text(json.dumps({
             "seed": seed, "hardware": {"torch_threads": threads}, "epochs_per_task": {"1": {"dvn": epochs}}}))
@@ -282,6 +283,8 @@ def test_configuration_is_read_from_the_run_records(tmp_path):
     f = report.run_facts("FH1", "study", tmp_path)
     assert f["epochs"] == [8] and f["threads"] == [1] and f["seeds"] == [0, 1]
     assert f["finished"] == ("2026-11-25", "2026-11-26")
+    assert f["machines"] == ["AMD EPYC, AVX-512 + VNNI", "AMD EPYC, AVX2"]  # each run's own machine
+    assert report.run_records(tmp_path)["trained on"].iloc[0] == "AMD EPYC, AVX-512 + VNNI; AMD EPYC, AVX2"
     from dvnlib.report import records
     assert records.images_text(f) == "every training image" and records.threads_text(f) == "1 torch thread per run"
     row = report.configuration_table("study", tmp_path).iloc[0]

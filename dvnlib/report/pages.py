@@ -705,9 +705,14 @@ def limitations_text(profile: str | None = None) -> str:
                    + ("; it is chosen without an interval over seeds." if few == 1 else
                       "; its interval over so few seeds is wide."))
     if threads:
-        out.append(f"**Bit-reproducible at the recorded thread count only.** The runs' records say "
-                   f"{' or '.join(map(str, threads))} torch thread{'s' * (threads != [1])} per run; at another count "
-                   "torch rounds differently and the accuracies change in the last digits.")
+        machines = sorted({m for f in facts for m in f.get("machines", [])})
+        out.append(f"**Bit-reproducible at the recorded thread count, on the same kind of CPU, only.** The runs' "
+                   f"records say {' or '.join(map(str, threads))} torch thread{'s' * (threads != [1])} per run; at "
+                   "another count, or on a CPU with other vector instructions (AVX-512 against AVX2), torch runs "
+                   "other kernels, which round differently, and the accuracies change in the last digits. "
+                   + (f"The current runs were trained on {len(machines)} kinds of machine ({'; '.join(machines)}): "
+                      "each run's record names its own, and a method's seeds are draws of the same training "
+                      "either way." if len(machines) > 1 else ""))
     if bare:
         out.append(f"**The committed study predates the preregistration.** Its runs of {', '.join(bare)} kept no "
                    "per-image predictions, so their comparisons rest on the t interval over seeds alone; the "

@@ -34,7 +34,8 @@ def run_records(root=None) -> pd.DataFrame:
                                          for m, rs in runs.items()),
             "seeds": ", ".join(map(str, seeds)), "finished (UTC)": str(finished)[:16].replace("T", " "),
             "device": j.get("device", ""),
-            "hardware": f"{hw.get('gpu') or hw.get('cpu', '')}, {hw.get('cpu_count', '?')} cores",
+            "trained on": "; ".join(run_facts(f.parent.parent.name, f.parent.name, root)["machines"]),
+            "collected on": f"{hw.get('gpu') or hw.get('cpu', '')}, {hw.get('cpu_count', '?')} cores",
             # each run's own record: the process that collected run.json may have used another count
             "torch threads per run": threads_text(run_facts(f.parent.parent.name, f.parent.name, root)),
             "python / torch / torchvision": f"{v.get('python')} / {v.get('torch')} / {v.get('torchvision')}",
@@ -69,7 +70,10 @@ def run_facts(scenario: str, profile: str, root=None) -> dict | None:
             "train_per_task": settings.get("train_per_task"), "train_sizes": settings.get("train_sizes"),
             "test_per_task": settings.get("test_per_task"),
             "seeds": sorted({r["seed"] for rs in (j.get("runs") or {}).values() for r in rs}),
-            "threads": threads, "finished": (done[0], done[-1]) if done else None}
+            "threads": threads, "finished": (done[0], done[-1]) if done else None,
+            # the machines the current runs were trained on (run.json keeps each run's)
+            "machines": sorted({r.get("machine") or "not recorded" for rs in (j.get("runs") or {}).values()
+                                for r in rs})}
 
 
 def images_text(facts: dict) -> str:
