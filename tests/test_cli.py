@@ -35,6 +35,16 @@ def test_unknown_scenario_lists_valid_ones_without_traceback():
         assert "Traceback" not in p.stderr
 
 
+def test_the_narrow_profile_is_offered_where_a_scenario_has_it():
+    # the study's capacity-limited width: FJ1 and FJ2 have it; elsewhere a one-line error lists the valid ones
+    p = _cli("summary", "FJ1", "--profile", "narrow", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["backbone"] == "WRN-8-1 (base 4 maps)"
+    p = _cli("run", "FS1", "--profile", "narrow")
+    assert p.returncode == 2 and "valid profiles are smoke, quick, study, paper" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
 def test_inconsistent_override_names_valid_value():
     p = _cli("summary", "J2", "--units", "3")
     assert p.returncode == 2 and "units must be 4" in p.stderr and "Traceback" not in p.stderr
