@@ -346,3 +346,28 @@ def test_int8_check_is_taken_at_each_top_level_paired_by_seed():
     table = report.int8_table(check)
     assert "35.2% (missed)" in table.iloc[0, 6] and "(met)" in table.iloc[0, 7]
     assert report.int8_check(pd.DataFrame(rows).query("precision == 'float32'")).empty
+
+
+def test_a_run_retrained_elsewhere_is_set_against_the_study_run(tmp_path):
+    """results/reproducibility/<name>/: per output, both accuracies, their difference and the test
+    images predicted differently; a retrained run of other code is listed, not compared."""
+    import json
+
+    def run(base, accuracy, pred, code="c1", hardware=None):
+        d = base / "FJ1" / "study" / "runs" / "nestednet" / "k"
+        d.mkdir(parents=True)
+        (d / "seed0.json").write_text(json.dumps({"seed": 0, "code": code, "hardware": hardware or {}}))
+        pd.DataFrame([{"task": 1, "level": 1, "accuracy": accuracy, "n_test": 4}]).to_csv(d / "seed0.csv", index=False)
+        np.savez(d / "seed0.predictions.npz", labels_t1=np.arange(4), pred_t1_l1=np.array(pred))
+
+    run(tmp_path, 75.0, [0, 1, 2, 0], hardware={"cpu": "EPYC", "simd": "AVX-512"})
+    run(tmp_path / "reproducibility" / "other-cpu", 50.0, [0, 1, 0, 0], hardware={"cpu": "EPYC", "simd": "AVX2"})
+    (r,) = report.records.retrain_check(tmp_path).to_dict("records")
+    assert r["difference"] == -25.0 and r["test images predicted differently"] == 1 and r["test images"] == 4
+    assert r["trained on"] == "EPYC, AVX-512" and r["retrained on"] == "EPYC, AVX2"
+    from dvnlib.report.pages import retrain_text
+    assert "changed its accuracies by 25.00 to 25.00 points and its prediction on 25.0% to 25.0%" in retrain_text(
+        report.records.retrain_check(tmp_path))
+    run(tmp_path / "reproducibility" / "new-code", 50.0, [0, 1, 0, 0], code="c2")
+    notes = report.records.retrain_check(tmp_path)["note"].tolist()
+    assert notes == ["the study's run was trained by other code", ""]

@@ -31,7 +31,7 @@ from .figures import convergence_figure, curves_figure, density_figure, speedup_
 from .paper import MATCH_TOLERANCE, paper_speedups, reported_cost_all, reported_densities, reported_table
 from .pages import (show_ablation, show_bench_run, show_bench_switches, show_bench_targets, show_claim,
                     show_claims_summary, show_convergence, show_cost, show_curves, show_figure, show_fh1_anchor, show_finetune_sweep, show_precision, show_reported,
-                    show_reproducibility, show_scenario, show_status, show_table, show_twins, show_verdict_table,
+                    show_reproducibility, show_retrain_check, show_scenario, show_status, show_table, show_twins, show_verdict_table,
                     show_paper_map, show_limitations, limitations_text, show_other_ablations, show_configuration)
 from .numbers import ci, interval, num, paper_num, plain
 from .overview import PAPER_MAP, not_compared, paper_map_table, verdict_table

@@ -14,10 +14,11 @@ from .verdicts import (CONTRADICTED, COULD_NOT, DETECTABLE, NOT_DISTINGUISHABLE,
                        comparisons_table, counted, counts, rule_link)
 from .cost import bench_levels, bench_run_text, engine_label, engines_table, fmt_target, targets_table, table2, timed, training_table
 from .figures import density_svg, forest_figure, capacity_figure, convergence_figure, curves_figure, density_figure, speedup_figure
-from .numbers import plain
+from .numbers import num, plain
 from .overview import backbones, ceiling, curve_seeds, not_compared, paper_map_table, verdict_table, without_predictions
 from .paper import PAPER_FIGURES, PAPER_HARDWARE, PAPER_TABLES, reported_table
-from .records import bench_record, configuration_table, epochs_text, images_text, run_facts, threads_text, run_records, status, study_record
+from .records import (RETRAINED, bench_record, configuration_table, epochs_text, images_text, retrain_check, run_facts,
+                      run_records, status, study_record, threads_text)
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
                       twin_name, curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_records, load_reported, order_methods, read_csv,
@@ -626,6 +627,32 @@ def preregistration_text(study: dict) -> str:
     return text + f"Every one of the {len(runs)} finished runs finished after it (its record's time)."
 
 
+def retrain_text(df: pd.DataFrame | None = None) -> str:
+    """What retraining study runs on another machine showed (``records.retrain_check``), in a
+    sentence; empty when nothing was retrained."""
+    df = retrain_check() if df is None else df
+    df = df[df["note"] == ""] if "note" in df else df
+    if df.empty:
+        return ""
+    runs = df[["scenario", "method", "seed"]].drop_duplicates()
+    changed = df["test images predicted differently"] / df["test images"]
+    named = "; ".join(f"{r.scenario} {r.method} seed {r.seed}" for r in runs.itertuples())
+    return (f"Retrained with the same code, configuration and seed at one thread on {df['retrained on'].iloc[0]} "
+            f"({named}), a study run changed its accuracies by {num(df['difference'].abs().min())} to "
+            f"{num(df['difference'].abs().max())} points and its prediction on {changed.min():.1%} to "
+            f"{changed.max():.1%} of the test images: the same training, rounded otherwise, is a different draw.")
+
+
+def show_retrain_check():
+    df = retrain_check()
+    if df.empty:
+        _md("**Nothing retrained elsewhere yet** (`results/reproducibility/` is empty).")
+        return
+    _md(retrain_text(df))
+    show_table(df.drop(columns=[c for c in ("note", "profile") if c in df and (df[c] == df[c].iloc[0]).all()]),
+               f"Study runs retrained on another machine, against the study's own (results/{RETRAINED}/)", "repro")
+
+
 def show_reproducibility():
     rec = run_records()
     if rec.empty:
@@ -709,10 +736,11 @@ def limitations_text(profile: str | None = None) -> str:
         out.append(f"**Bit-reproducible at the recorded thread count, on the same kind of CPU, only.** The runs' "
                    f"records say {' or '.join(map(str, threads))} torch thread{'s' * (threads != [1])} per run; at "
                    "another count, or on a CPU with other vector instructions (AVX-512 against AVX2), torch runs "
-                   "other kernels, which round differently, and the accuracies change in the last digits. "
-                   + (f"The current runs were trained on {len(machines)} kinds of machine ({'; '.join(machines)}): "
-                      "each run's record names its own, and a method's seeds are draws of the same training "
-                      "either way." if len(machines) > 1 else ""))
+                   "other kernels, which round differently. " + retrain_text()
+                   + (f" The current runs were trained on {len(machines)} kinds of machine ({'; '.join(machines)}), "
+                      "each run's record naming its own: a comparison paired by seed then pairs two draws of "
+                      "the same initialisation and batch order, not two identical trainings, which widens its "
+                      "t interval rather than shifting it." if len(machines) > 1 else ""))
     if bare:
         out.append(f"**The committed study predates the preregistration.** Its runs of {', '.join(bare)} kept no "
                    "per-image predictions, so their comparisons rest on the t interval over seeds alone; the "

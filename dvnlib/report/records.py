@@ -51,6 +51,44 @@ def run_records(root=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+RETRAINED = "reproducibility"  # results/reproducibility/<name>/: study runs retrained elsewhere
+
+
+def retrain_check(root=None) -> pd.DataFrame:
+    """Every study run retrained on another machine from the same configuration, code and seed
+    (``results/reproducibility/<name>/<scenario>/<profile>/``, as ``python -m dvnlib run ...
+    --out`` writes it) against the study's own run: per output, both accuracies, their difference
+    and how many test images the two predict differently, with each run's machine
+    (``provenance.machine``). A retrained run whose study run is missing, or was trained by other
+    code, is listed as such."""
+    import numpy as np
+
+    from ..provenance import machine
+    root = Path(root or results_dir())
+    rows = []
+    for rec in sorted((root / RETRAINED).glob("*/*/*/runs/*/*/seed*.json")):
+        name, sc, prof, method, key = rec.parts[-7], rec.parts[-6], rec.parts[-5], rec.parts[-3], rec.parts[-2]
+        study = root / sc / prof / "runs" / method / key / rec.name
+        mine = read_json(rec)
+        what = {"retrained as": name, "scenario": sc, "profile": prof, "method": method, "seed": mine.get("seed")}
+        theirs = read_json(study) if study.is_file() else None
+        if theirs is None or theirs.get("code") != mine.get("code"):
+            rows.append({**what, "note": "no study run of this configuration" if theirs is None else
+                         "the study's run was trained by other code"})
+            continue
+        a, b = pd.read_csv(study.with_suffix(".csv")), pd.read_csv(rec.with_suffix(".csv"))
+        with np.load(study.with_suffix(".predictions.npz")) as za, np.load(rec.with_suffix(".predictions.npz")) as zb:
+            differ = {f: int((za[f] != zb[f]).sum()) for f in za.files if f.startswith("pred_")}
+        for r in a.merge(b, on=["task", "level"], suffixes=("", "_retrained")).itertuples():
+            rows.append({**what, "task": r.task, "level": r.level,
+                         "study's run %": r.accuracy, "trained on": machine(theirs.get("hardware") or {}),
+                         "retrained %": r.accuracy_retrained, "retrained on": machine(mine.get("hardware") or {}),
+                         "difference": r.accuracy_retrained - r.accuracy,
+                         "test images predicted differently": differ.get(f"pred_t{r.task}_l{r.level}"),
+                         "test images": r.n_test, "note": ""})
+    return pd.DataFrame(rows)
+
+
 def run_facts(scenario: str, profile: str, root=None) -> dict | None:
     """How a twin's runs were configured, as their records say (never the registry's intent):
     backbone, epochs per task (``epochs_per_task`` of every ``runs/*/*/seed*.json``), training and
@@ -72,8 +110,7 @@ def run_facts(scenario: str, profile: str, root=None) -> dict | None:
             "seeds": sorted({r["seed"] for rs in (j.get("runs") or {}).values() for r in rs}),
             "threads": threads, "finished": (done[0], done[-1]) if done else None,
             # the machines the current runs were trained on (run.json keeps each run's)
-            "machines": sorted({r.get("machine") or "not recorded" for rs in (j.get("runs") or {}).values()
-                                for r in rs})}
+            "machines": sorted({r["machine"] for rs in (j.get("runs") or {}).values() for r in rs if r.get("machine")})}
 
 
 def images_text(facts: dict) -> str:
