@@ -137,7 +137,8 @@ def earlier_times(arms) -> dict[tuple[Arm, str], list[float]]:
 
 def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> float | None:
     """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
-    twin's, else of its (twin, method)'s ``earlier`` runs (other code), else None (nothing to go
+    (twin, method)'s ``earlier`` runs (other code: the same method's cost moves less between code
+    versions than between methods), else of its twin's finished runs, else None (nothing to go
     by). The first run of a (twin, seed) may have to train the stages its seed's methods share
     (DA-CNN's old-task network, say), so until one has finished it is given the twin's slowest
     method's mean."""
@@ -147,8 +148,8 @@ def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> f
         return max(means)
     twin = [x for (t, _), (_, xs) in times.items() if t == sc for x in xs]
     before = (earlier or {}).get((sc, m)) or []
-    return (sum(secs) / len(secs) if secs else sum(twin) / len(twin) if twin
-            else sum(before) / len(before) if before else None)
+    return (sum(secs) / len(secs) if secs else sum(before) / len(before) if before
+            else sum(twin) / len(twin) if twin else None)
 
 
 def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=None) -> int | None:
@@ -167,16 +168,17 @@ def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=
 class Pace:
     """How long this invocation's runs take against what they were estimated to take: the
     estimates come from records that other machines may have written (a machine without AVX-512
-    trains these networks 2-4x slower), so a deadline is judged at ``factor`` times the estimate:
-    the largest ratio seen so far (a run resumed from a checkpoint takes less than a whole run, so
-    the largest, not the mean), 1 until a run has finished."""
+    trains these networks 3-4x slower), so a deadline is judged at ``factor`` times the estimate:
+    the median ratio of the whole runs finished so far (one badly estimated run does not stretch
+    every other), 1 until one has finished. A run resumed from a checkpoint does only part of its
+    work, so it says nothing of the pace."""
 
     def __init__(self):
         self.expected: dict = {}
         self.ratios: list[float] = []
 
-    def started(self, run, seconds: float | None) -> None:
-        if seconds:
+    def started(self, run, seconds: float | None, resumed: bool = False) -> None:
+        if seconds and not resumed:
             self.expected[run] = seconds
 
     def finished(self, run, seconds: float) -> None:
@@ -186,7 +188,10 @@ class Pace:
 
     @property
     def factor(self) -> float:
-        return max(self.ratios) if self.ratios else 1.0
+        if not self.ratios:
+            return 1.0
+        r = sorted(self.ratios)
+        return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
 
 
 def deadline(until: str | None, now: float | None = None) -> float | None:
@@ -323,7 +328,9 @@ def main(argv=None) -> int:
         if i is not None:
             job = waiting[i]
             est = estimate(times, arm_of(job), job.run.method, job.run.seed, earlier)
-            pace.started(job.what, est)
+            # a checkpoint of this run on disk: it resumes, and takes less than a whole run
+            checkpoint = job.plan.out / "checkpoints" / job.plan.config_key / job.run.method / f"seed{job.run.seed}"
+            pace.started(job.what, est, resumed=checkpoint.is_dir() and any(checkpoint.iterdir()))
             say(f"start {job.what}" + (f" (expected {est * pace.factor / 60:.0f} min)" if est else ""))
         return i
 

@@ -237,14 +237,19 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.pick([(2, "FJ9", "dvn")], times, 111, earlier=earlier) == 0  # their mean, 100 s, + 10%
     assert run_study.pick([(2, "FJ9", "dvn")], times, 109, earlier=earlier) is None
     assert run_study.estimate(times, "FS1", "dacnn", 1, earlier) == 32.0  # today's runs come first
-    # a slower machine than the records': the slowest ratio seen stretches every estimate after it
+    # the same method's earlier runs come before the twin's other methods
+    assert run_study.estimate(times, "FS1", "lwf", 1, {("FS1", "lwf"): [500.0]}) == 500.0
+    # a slower machine than the records': the median ratio of whole runs stretches every estimate
     pace = run_study.Pace()
     assert pace.factor == 1.0
-    pace.started("a", 100.0), pace.started("b", 100.0), pace.started("c", 100.0)
-    pace.finished("a", 250.0), pace.finished("b", 40.0), pace.finished("c", 200.0)  # b resumed half-way
-    assert pace.factor == 2.5
+    pace.started("a", 100.0), pace.started("b", 100.0, resumed=True), pace.started("c", 100.0)
+    pace.started("d", 10.0)  # a poor estimate (its twin's mean): one outlier of three
+    pace.finished("a", 250.0), pace.finished("b", 40.0), pace.finished("c", 200.0), pace.finished("d", 100.0)
+    assert pace.ratios == [2.5, 2.0, 10.0] and pace.factor == 2.5  # b resumed: not a ratio
     assert run_study.pick(queue[2:], times, 36 * 2.5, margin=1.1 * pace.factor) == 0
     assert run_study.pick(queue[2:], times, 35 * 2.5, margin=1.1 * pace.factor) is None
+    pace.started("e", 100.0), pace.finished("e", 300.0)
+    assert pace.factor == (2.5 + 3.0) / 2  # an even count: the middle two's mean
     now = time.mktime((2026, 11, 25, 3, 0, 0, 0, 0, -1))
     assert run_study.deadline("05:10", now) - now == 2 * 3600 + 600
     assert run_study.deadline("02:00", now) - now == 23 * 3600  # passed today: tomorrow's
