@@ -71,7 +71,14 @@ class SplitConv(nn.Module):
         return affine.running_mean[a:b], affine.running_var[a:b], affine.weight[a:b], affine.bias[a:b], affine
 
     def forward(self, x: torch.Tensor, k: str, out: Slice, inp: Slice) -> torch.Tensor:
-        y = F.conv2d(x, self.weight[out[0]:out[1], inp[0]:inp[1]], None, self.d.stride, self.d.padding)
+        stride = self.d.stride
+        if self.d.kernel == 1 and self.d.padding == 0 and stride != 1:
+            # A strided 1x1 convolution is the 1x1 convolution of every stride-th pixel. Taken that
+            # way because oneDNN's strided 1x1 kernel (torch 2.13, NHWC, AVX2 CPUs) corrupts the
+            # heap in its backward when a unit has fewer than 8 input channels (a narrow network's
+            # shortcut): a crash, or worse, memory silently overwritten.
+            x, stride = x[:, :, ::stride, ::stride], 1
+        y = F.conv2d(x, self.weight[out[0]:out[1], inp[0]:inp[1]], None, stride, self.d.padding)
         mean, var, w, b, bn = self.bn_parts(k, out)
         return F.batch_norm(y, mean, var, w, b, self.training, bn.momentum, bn.eps)
 

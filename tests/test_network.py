@@ -171,3 +171,38 @@ def test_bad_output_names_valid_values():
         net(_x(net, 1), 1, 3)
     with pytest.raises(ValueError, match="valid tasks are 1..2"):
         net.extract(5, 1)
+
+
+def test_a_strided_1x1_split_conv_is_the_1x1_conv_of_every_stride_th_pixel():
+    """A narrow network's shortcut (2-channel units, stride 2, NHWC, one thread): oneDNN's strided
+    1x1 backward corrupted the heap there on AVX2 CPUs (torch 2.13), so the split convolution
+    subsamples first. The same convolution, and a joint step of J2's smoke network (its units have
+    2 channels) that ends cleanly; in a child process, so that a crash fails this test rather than
+    ending the suite."""
+    import subprocess
+    import sys
+    code = """
+import torch, torch.nn.functional as F
+torch.set_num_threads(1)
+from dvnlib import scenarios as S, train as T
+from dvnlib.bench.training import _random_batches
+from dvnlib.layout import layout
+from dvnlib.network import DVNNet
+lay = layout("J2", "smoke")
+net = DVNNet.from_layout(lay).train()
+conv = next(b.shortcut for b in net.blocks if b.shortcut is not None and b.shortcut.d.stride == 2).eval()
+k, out, inp = next(iter(conv.bns)), (0, 4), (0, 2)
+x = torch.randn(8, 2, 16, 16).contiguous(memory_format=torch.channels_last)
+with torch.no_grad():
+    y = conv(x, k, out, inp)
+    with torch.backends.mkldnn.flags(enabled=False):
+        ref = F.conv2d(x, conv.weight[0:4, 0:2], None, 2, 0)
+    mean, var, w, b, bn = conv.bn_parts(k, out)
+    ref = F.batch_norm(ref, mean, var, w, b, False, bn.momentum, bn.eps)
+assert y.shape == (8, 4, 8, 8) and torch.allclose(y, ref, atol=1e-6), (y.shape, (y - ref).abs().max())
+for _ in range(3):
+    T.joint_step(net, T.sgd(net.parameters(), S.get("J2").profile("smoke")), _random_batches(lay, 16, "cpu", 0))
+print("ok")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip().endswith("ok"), (p.returncode, p.stderr[-2000:])
