@@ -168,7 +168,7 @@ def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=
 class Pace:
     """How long this invocation's runs take against what they were estimated to take: the
     estimates come from records that other machines may have written (a machine without AVX-512
-    trains these networks 3-4x slower), so a deadline is judged at ``factor`` times the estimate:
+    trains these networks 3-6x slower), so a deadline is judged at ``factor`` times the estimate:
     the median ratio of the whole runs finished so far (one badly estimated run does not stretch
     every other), 1 until one has finished. A run resumed from a checkpoint does only part of its
     work, so it says nothing of the pace."""
