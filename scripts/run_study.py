@@ -135,6 +135,30 @@ def earlier_times(arms) -> dict[tuple[Arm, str], list[float]]:
     return out
 
 
+def machine_pace(arms, simd: str) -> tuple[float, int] | None:
+    """How much longer runs take on a CPU with these vector instructions (``provenance.hardware``'s
+    ``simd``) than elsewhere, from every run record on disk, of any code: per (arm, method) with
+    records of both kinds, the ratio of their mean times; the median ratio and how many (arm,
+    method) it rests on. None without such a pair (records from before machines were named count
+    as elsewhere)."""
+    ratios = []
+    for sc, profile in arms:
+        for m in methods_for(sc, profile):
+            here, there = [], []
+            for f in glob.glob(f"results/{sc}/{profile}/runs/{m}/*/seed*.json"):
+                try:
+                    r = json.loads(open(f).read())
+                    (here if (r.get("hardware") or {}).get("simd") == simd else there).append(float(r["wall_seconds"]))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # an unreadable record says nothing about time
+            if here and there:
+                ratios.append((sum(here) / len(here)) / (sum(there) / len(there)))
+    if not ratios:
+        return None
+    r = sorted(ratios)
+    return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2, len(r)
+
+
 def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> float | None:
     """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
     (twin, method)'s ``earlier`` runs (other code: the same method's cost moves less between code
@@ -170,12 +194,14 @@ class Pace:
     estimates come from records that other machines may have written (a machine without AVX-512
     trains these networks 3-6x slower), so a deadline is judged at ``factor`` times the estimate:
     the median ratio of the whole runs finished so far (one badly estimated run does not stretch
-    every other), 1 until one has finished. A run resumed from a checkpoint does only part of its
-    work, so it says nothing of the pace."""
+    every other); until one has finished, ``prior`` (``machine_pace``: what records of this kind
+    of CPU say), else 1. A run resumed from a checkpoint does only part of its work, so it says
+    nothing of the pace."""
 
-    def __init__(self):
+    def __init__(self, prior: float | None = None):
         self.expected: dict = {}
         self.ratios: list[float] = []
+        self.prior = prior
 
     def started(self, run, seconds: float | None, resumed: bool = False) -> None:
         if seconds and not resumed:
@@ -189,7 +215,7 @@ class Pace:
     @property
     def factor(self) -> float:
         if not self.ratios:
-            return 1.0
+            return self.prior or 1.0
         r = sorted(self.ratios)
         return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
 
@@ -320,7 +346,12 @@ def main(argv=None) -> int:
     say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
 
-    pace = Pace()
+    simd = P.hardware("cpu").get("simd", "")
+    prior = machine_pace(arms, simd) if stop_by else None
+    pace = Pace(prior[0] if prior else None)
+    if prior:
+        say(f"runs on CPUs with {simd} took {prior[0]:.1f}x the time of runs elsewhere ({prior[1]} methods' "
+            "records): the deadline uses that until a run finishes here")
 
     def next_run(waiting: list) -> int | None:
         i = pick([(j.run.seed, arm_of(j), j.run.method) for j in waiting], times,

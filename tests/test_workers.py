@@ -250,6 +250,8 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.pick(queue[2:], times, 35 * 2.5, margin=1.1 * pace.factor) is None
     pace.started("e", 100.0), pace.finished("e", 300.0)
     assert pace.factor == (2.5 + 3.0) / 2  # an even count: the middle two's mean
+    assert run_study.Pace(prior=4.0).factor == 4.0  # before a run finishes here: the records' word
+
     now = time.mktime((2026, 11, 25, 3, 0, 0, 0, 0, -1))
     assert run_study.deadline("05:10", now) - now == 2 * 3600 + 600
     assert run_study.deadline("02:00", now) - now == 23 * 3600  # passed today: tomorrow's
@@ -260,6 +262,23 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.estimate(times, "FS1", "dacnn", 2) == 32.0
     times[("FS1", "dvn")] = ([0], [300.0])
     assert run_study.estimate(times, "FS1", "dacnn", 2) == 300.0 and run_study.estimate(times, "FS1", "dacnn", 1) == 32.0
+
+
+def test_study_driver_reads_a_cpu_kinds_pace_from_the_records(tmp_path, monkeypatch):
+    """Records name their CPU's vector instructions: runs of the same (arm, method) here and
+    elsewhere give the pace a fresh invocation starts from."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    monkeypatch.chdir(tmp_path)
+    import run_study
+    for m, runs in {"dvn": [("AVX2", 400.0), (None, 100.0)], "baseline": [("AVX2", 300.0), ("AVX-512", 100.0)],
+                    "nestednet": [("AVX2", 50.0)]}.items():
+        for i, (simd, secs) in enumerate(runs):
+            d = tmp_path / "results" / "FJ1" / "study" / "runs" / m / f"k{i}"
+            d.mkdir(parents=True)
+            hw = {"cpu": "EPYC"} | ({"simd": simd} if simd else {})
+            (d / "seed0.json").write_text(json.dumps({"wall_seconds": secs, "hardware": hw}))
+    assert run_study.machine_pace([("FJ1", "study")], "AVX2") == (3.5, 2)  # nestednet has no pair
+    assert run_study.machine_pace([("FJ1", "study")], "SSE") is None
 
 
 def test_study_driver_with_a_deadline_and_nothing_to_estimate_trains_nothing(tmp_path, monkeypatch, capsys):
