@@ -298,6 +298,8 @@ def test_an_int8_file_is_smaller_and_predicts_as_float32_on_real_images(kept, tm
     assert deploy.export(net, 1, top, tmp_path / "again.onnx", precision="int8").read_bytes() == i8.read_bytes()
     with pytest.raises(ValueError, match="valid precisions are float32, int8"):
         deploy.export(net, 1, top, tmp_path / "x.onnx", precision="fp16")
+    # the exact int8 path: without VNNI the fast x86 kernel saturates 16-bit sums of products
+    assert deploy.session(i8).get_session_options().get_session_config_entry("session.x64quantprecision") == "1"
 
 
 ZOO = [  # one model's recorded files, task 1 (and one row of task 2)
