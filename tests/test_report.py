@@ -207,6 +207,7 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     runs[1]["finished"] = "2026-12-02T08:22:17+00:00"  # a second before the page's commit
     before = study_text({**study, "preregistration": prereg, "finished_runs": runs})
     assert "**1 of the 2 finished runs did not finish after it** (FH1 study dvn seed 1)" in before
+    assert "No run of the study has finished" in study_text({**study, "preregistration": prereg, "finished_runs": []})
 
 
 def test_the_study_ablations_are_defined_once_and_need_no_torch():

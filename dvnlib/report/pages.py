@@ -624,6 +624,8 @@ def preregistration_text(study: dict) -> str:
         named = ", ".join(f"{r['twin']} {r['profile']} {r['method']} seed {r['seed']}" for r in early[:5])
         return text + (f"**{len(early)} of the {len(runs)} finished runs did not finish after it** ({named}"
                        f"{', ...' if len(early) > 5 else ''}): they are not evidence for the preregistered rules.")
+    if not runs:
+        return text + "No run of the study has finished under the current code yet."
     return text + f"Every one of the {len(runs)} finished runs finished after it (its record's time)."
 
 
