@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -119,44 +120,42 @@ def run_times(arms, seeds) -> dict[tuple[Arm, str], tuple[list[int], list[float]
     return times
 
 
-def earlier_times(arms) -> dict[tuple[Arm, str], list[float]]:
-    """Per (arm, method): the wall time of every run record of it on disk, by any code or
-    configuration. Only for estimates, where no run finished by today's code has one yet."""
+def recorded_times(arms) -> dict[tuple[Arm, str], list[tuple[str | None, float]]]:
+    """Per (arm, method): (the CPU's vector instructions, ``provenance.hardware``'s ``simd``, None
+    for a record from before they were named; wall time) of every run record of it on disk, by any
+    code or configuration. Only for estimates."""
     out = {}
     for sc, profile in arms:
         for m in methods_for(sc, profile):
-            secs = []
-            for f in glob.glob(f"results/{sc}/{profile}/runs/{m}/*/seed*.json"):
-                try:
-                    secs.append(float(json.loads(open(f).read())["wall_seconds"]))
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue  # an unreadable record says nothing about time
-            out[((sc, profile), m)] = secs
-    return out
-
-
-def machine_pace(arms, simd: str) -> tuple[float, int] | None:
-    """How much longer runs take on a CPU with these vector instructions (``provenance.hardware``'s
-    ``simd``) than elsewhere, from every run record on disk, of any code: per (arm, method) with
-    records of both kinds, the ratio of their mean times; the median ratio and how many (arm,
-    method) it rests on. None without such a pair (records from before machines were named count
-    as elsewhere)."""
-    ratios = []
-    for sc, profile in arms:
-        for m in methods_for(sc, profile):
-            here, there = [], []
+            found = []
             for f in glob.glob(f"results/{sc}/{profile}/runs/{m}/*/seed*.json"):
                 try:
                     r = json.loads(open(f).read())
-                    (here if (r.get("hardware") or {}).get("simd") == simd else there).append(float(r["wall_seconds"]))
+                    found.append(((r.get("hardware") or {}).get("simd"), float(r["wall_seconds"])))
                 except (OSError, ValueError, KeyError, TypeError):
                     continue  # an unreadable record says nothing about time
-            if here and there:
-                ratios.append((sum(here) / len(here)) / (sum(there) / len(there)))
-    if not ratios:
-        return None
-    r = sorted(ratios)
-    return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2, len(r)
+            out[((sc, profile), m)] = found
+    return out
+
+
+def earlier_times(recorded) -> dict[tuple[Arm, str], list[float]]:
+    """Per (arm, method): the wall time of every run record of it (``recorded_times``), where no
+    run finished by today's code has one yet."""
+    return {key: [secs for _, secs in found] for key, found in recorded.items()}
+
+
+def machine_pace(recorded, simd: str) -> tuple[float, int] | None:
+    """How much longer runs take on a CPU with these vector instructions than elsewhere, from
+    ``recorded_times``: per (arm, method) with records of both kinds, the ratio of their mean
+    times; the median ratio and how many (arm, method) it rests on. None without such a pair
+    (records from before machines were named count as elsewhere)."""
+    ratios = []
+    for found in recorded.values():
+        here = [secs for kind, secs in found if kind == simd]
+        there = [secs for kind, secs in found if kind != simd]
+        if here and there:
+            ratios.append(statistics.mean(here) / statistics.mean(there))
+    return (statistics.median(ratios), len(ratios)) if ratios else None
 
 
 def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> float | None:
@@ -214,10 +213,7 @@ class Pace:
 
     @property
     def factor(self) -> float:
-        if not self.ratios:
-            return self.prior or 1.0
-        r = sorted(self.ratios)
-        return (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
+        return statistics.median(self.ratios) if self.ratios else self.prior or 1.0
 
 
 def deadline(until: str | None, now: float | None = None) -> float | None:
@@ -239,7 +235,7 @@ def deadline(until: str | None, now: float | None = None) -> float | None:
 def status(arms, seeds) -> int:
     """A line per (arm, method): the seeds finished and their mean run time; then the run time
     left, estimated from the finished runs of the same (arm, method) (else of the same arm)."""
-    times, earlier = run_times(arms, seeds), earlier_times(arms)
+    times, earlier = run_times(arms, seeds), earlier_times(recorded_times(arms))
     left, unknown = 0.0, 0
     for (arm, m), (done, secs) in times.items():
         todo = len(seeds) - len(done)
@@ -335,7 +331,8 @@ def main(argv=None) -> int:
         return status(arms, args.seeds)
     start = time.time()
     times = run_times(arms, args.seeds)  # what is finished, and how long each took
-    earlier = earlier_times(arms)  # how long runs of other code took: estimates until today's finish
+    recorded = recorded_times(arms)  # every record on disk, read once
+    earlier = earlier_times(recorded)  # how long runs of other code took: estimates until today's finish
     queue = [(seed, arm, m) for seed in args.seeds for arm in arms for m in methods_for(*arm)]
     total = len(queue)
     queue = [(seed, arm, m) for seed, arm, m in queue if seed not in times[(arm, m)][0]]
@@ -347,7 +344,7 @@ def main(argv=None) -> int:
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
 
     simd = P.hardware("cpu").get("simd", "")
-    prior = machine_pace(arms, simd) if stop_by else None
+    prior = machine_pace(recorded, simd) if stop_by else None
     pace = Pace(prior[0] if prior else None)
     if prior:
         say(f"runs on CPUs with {simd} took {prior[0]:.1f}x the time of runs elsewhere ({prior[1]} methods' "

@@ -277,8 +277,9 @@ def test_study_driver_reads_a_cpu_kinds_pace_from_the_records(tmp_path, monkeypa
             d.mkdir(parents=True)
             hw = {"cpu": "EPYC"} | ({"simd": simd} if simd else {})
             (d / "seed0.json").write_text(json.dumps({"wall_seconds": secs, "hardware": hw}))
-    assert run_study.machine_pace([("FJ1", "study")], "AVX2") == (3.5, 2)  # nestednet has no pair
-    assert run_study.machine_pace([("FJ1", "study")], "SSE") is None
+    recorded = run_study.recorded_times([("FJ1", "study")])
+    assert run_study.machine_pace(recorded, "AVX2") == (3.5, 2)  # nestednet has no pair
+    assert run_study.machine_pace(recorded, "SSE") is None
 
 
 def test_study_driver_with_a_deadline_and_nothing_to_estimate_trains_nothing(tmp_path, monkeypatch, capsys):
