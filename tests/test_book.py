@@ -332,6 +332,18 @@ def test_cost_and_reproducibility_pages(pages, fixture_results):
     assert any("results/bench/bench.json" in t["caption"] for t in rec)
 
 
+def test_a_missing_result_says_whether_the_file_is_absent_or_holds_no_run_yet(tmp_path, monkeypatch):
+    """A study whose runs all went stale keeps its metrics.csv with a header only: the page says
+    that no run has finished, not that the file is missing."""
+    from dvnlib.report.pages import _missing_note
+    monkeypatch.setenv("DVN_BOOK_RESULTS", str(tmp_path))
+    assert "is missing" in _missing_note("FJ1", "study")
+    (tmp_path / "FJ1" / "study").mkdir(parents=True)
+    (tmp_path / "FJ1" / "study" / "metrics.csv").write_text("scenario,profile,method,seed\n")
+    assert "holds no finished run yet" in _missing_note("FJ1", "study")
+    assert "has no rows for packnet" in _missing_note("FJ1", "study", ["packnet"])
+
+
 def test_cost_page_degrades_without_a_benchmark(tmp_path):
     """No results/bench/: the paper's figures alone, and every section says what is missing."""
     assert report.load_bench(tmp_path) is None and report.load_bench_meta(tmp_path) is None

@@ -157,8 +157,10 @@ def _profile_words(profile: str) -> str:
 
 def _missing_note(scenario: str, profile: str, methods=(), ablations: bool | None = None) -> str:
     abl = bool(methods) and all(is_ablation(m) for m in methods) if ablations is None else ablations
+    there = (results_dir() / scenario / profile / "metrics.csv").is_file()
     return (f"**Not yet available:** `results/{scenario}/{profile}/metrics.csv` "
-            + ("is missing" if not methods else f"has no rows for {', '.join(methods)}")
+            + (f"has no rows for {', '.join(methods)}" if methods else
+               "holds no finished run yet" if there else "is missing")
             + f". It is produced by `{rerun_command(scenario, profile, ablations=abl)}` (from the repository root;"
               " finished runs are read back, not retrained).")
 
