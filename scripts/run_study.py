@@ -158,21 +158,31 @@ def machine_pace(recorded, simd: str) -> tuple[float, int] | None:
     return (statistics.median(ratios), len(ratios)) if ratios else None
 
 
-def estimate(times, sc: str, m: str, seed: int | None = None, earlier=None) -> float | None:
-    """A run's expected wall time: the mean of its (twin, method)'s finished runs, else of its
-    (twin, method)'s ``earlier`` runs (other code: the same method's cost moves less between code
-    versions than between methods), else of its twin's finished runs, else None (nothing to go
-    by). The first run of a (twin, seed) may have to train the stages its seed's methods share
-    (DA-CNN's old-task network, say), so until one has finished it is given the twin's slowest
-    method's mean."""
-    secs = times.get((sc, m), ([], []))[1]
-    means = [sum(xs) / len(xs) for (t, _), (_, xs) in times.items() if t == sc and xs]
-    if seed is not None and means and not any(seed in done for (t, _), (done, _) in times.items() if t == sc):
+def estimate(times, arm, m: str, seed: int | None = None, earlier=None) -> float | None:
+    """A run's expected wall time: the mean of its (arm, method)'s finished runs, else of its
+    (arm, method)'s ``earlier`` runs (other code: the same method's cost moves less between code
+    versions than between methods), else of its arm's finished runs, else of the same method's
+    runs at another capacity of its twin (arms are (twin, profile); the capacity-limited network
+    does the same steps on fewer maps, so the standard width's time bounds its first run), else
+    None (nothing to go by). The first run of an (arm, seed) may have to train the stages its
+    seed's methods share (DA-CNN's old-task network, say), so until one has finished it is given
+    the arm's slowest method's mean."""
+    secs = times.get((arm, m), ([], []))[1]
+    means = [sum(xs) / len(xs) for (a, _), (_, xs) in times.items() if a == arm and xs]
+    if seed is not None and means and not any(seed in done for (a, _), (done, _) in times.items() if a == arm):
         return max(means)
-    twin = [x for (t, _), (_, xs) in times.items() if t == sc for x in xs]
-    before = (earlier or {}).get((sc, m)) or []
-    return (sum(secs) / len(secs) if secs else sum(before) / len(before) if before
-            else sum(twin) / len(twin) if twin else None)
+    same_arm = [x for (a, _), (_, xs) in times.items() if a == arm for x in xs]
+    before = (earlier or {}).get((arm, m)) or []
+    others = {a for a, mm in (*times, *(earlier or {})) if mm == m and _other_capacity(a, arm)}
+    other_today = [x for a in others for x in times.get((a, m), ([], []))[1]]
+    other_before = [x for a in others for x in (earlier or {}).get((a, m), [])]
+    found = secs or before or same_arm or other_today or other_before
+    return sum(found) / len(found) if found else None
+
+
+def _other_capacity(a, b) -> bool:
+    """Whether arms ``a`` and ``b`` are one twin at two capacities."""
+    return isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] and a[1] != b[1]
 
 
 def pick(queue, times, seconds_left: float | None, margin: float = 1.1, earlier=None) -> int | None:
@@ -234,7 +244,7 @@ def deadline(until: str | None, now: float | None = None) -> float | None:
 
 def status(arms, seeds) -> int:
     """A line per (arm, method): the seeds finished and their mean run time; then the run time
-    left, estimated from the finished runs of the same (arm, method) (else of the same arm)."""
+    left, each run estimated as ``estimate`` does."""
     times, earlier = run_times(arms, seeds), earlier_times(recorded_times(arms))
     left, unknown = 0.0, 0
     for (arm, m), (done, secs) in times.items():

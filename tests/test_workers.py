@@ -239,6 +239,16 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.estimate(times, "FS1", "dacnn", 1, earlier) == 32.0  # today's runs come first
     # the same method's earlier runs come before the twin's other methods
     assert run_study.estimate(times, "FS1", "lwf", 1, {("FS1", "lwf"): [500.0]}) == 500.0
+    # an arm never run (the capacity-limited width): the same method at its twin's other capacity,
+    # today's runs before earlier ones; then the arm's own runs take over
+    wide, narrow = ("FJ1", "study"), ("FJ1", "narrow")
+    arms = {(wide, "dvn"): ([0], [400.0]), (narrow, "dvn"): ([], []), (narrow, "packnet"): ([], [])}
+    assert run_study.estimate(arms, narrow, "dvn", 0, {(wide, "dvn"): [100.0]}) == 400.0
+    assert run_study.estimate(arms, narrow, "packnet", 0, {(wide, "packnet"): [100.0]}) == 100.0
+    assert run_study.estimate(arms, narrow, "packnet", 0) is None
+    assert run_study.pick([(0, narrow, "packnet"), (0, narrow, "dvn")], arms, 450) == 1
+    arms[(narrow, "dvn")] = ([0], [150.0])
+    assert run_study.estimate(arms, narrow, "dvn", 1) == 150.0
     # a slower machine than the records': the median ratio of whole runs stretches every estimate
     pace = run_study.Pace()
     assert pace.factor == 1.0
