@@ -368,7 +368,7 @@ def main(argv=None) -> int:
             est = estimate(times, arm_of(job), job.run.method, job.run.seed, earlier)
             # a checkpoint of this run on disk: it resumes, and takes less than a whole run
             checkpoint = job.plan.out / "checkpoints" / job.plan.config_key / job.run.method / f"seed{job.run.seed}"
-            # a run estimated from another capacity says nothing of this machine's pace either
+            # a run estimated from other methods or another capacity says nothing of this machine's pace either
             guessed = not (times[(arm_of(job), job.run.method)][1] or earlier.get((arm_of(job), job.run.method)))
             pace.started(job.what, est, resumed=guessed or (checkpoint.is_dir() and any(checkpoint.iterdir())))
             say(f"start {job.what}" + (f" (expected {est * pace.factor / 60:.0f} min)" if est else ""))
