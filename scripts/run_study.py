@@ -67,6 +67,12 @@ def arm_of(job: W.Job) -> Arm:
     return job.plan.scenario.id, job.plan.profile
 
 
+def label(job: W.Job) -> str:
+    """A run as the log and the commits name it: its twin, profile, method and seed."""
+    (sc, profile), run = arm_of(job), job.run
+    return f"{sc} {profile} {run.method} seed {run.seed}"
+
+
 def arms_of(profile: str | None, twins) -> list[Arm]:
     """The study's (twin, profile) arms, seeds aside: the preregistered plan (``profile`` None),
     or ``twins`` at one profile."""
@@ -158,26 +164,42 @@ def machine_pace(recorded, simd: str) -> tuple[float, int] | None:
     return (statistics.median(ratios), len(ratios)) if ratios else None
 
 
+# Where an estimate came from. Only the first two are this (arm, method)'s own whole runs, so only they
+# measure how fast this machine is against the records (``Pace``); the others are stand-ins.
+OWN, OWN_EARLIER, ARM_SLOWEST, ARM, OTHER_CAPACITY = (
+    "its own runs", "its own runs of other code", "its arm's slowest method", "its arm's runs",
+    "the same method at the twin's other capacity")
+MEASURES_PACE = {OWN, OWN_EARLIER}
+
+
 def estimate(times, arm, m: str, seed: int | None = None, earlier=None) -> float | None:
-    """A run's expected wall time: the mean of its (arm, method)'s finished runs, else of its
-    (arm, method)'s ``earlier`` runs (other code: the same method's cost moves less between code
-    versions than between methods), else of its arm's finished runs, else of the same method's
-    runs at another capacity of its twin (arms are (twin, profile); the capacity-limited network
-    does the same steps on fewer maps, so the standard width's time bounds its first run), else
-    None (nothing to go by). The first run of an (arm, seed) may have to train the stages its
-    seed's methods share (DA-CNN's old-task network, say), so until one has finished it is given
-    the arm's slowest method's mean."""
+    """A run's expected wall time (``estimate_with_basis``'s figure)."""
+    return estimate_with_basis(times, arm, m, seed, earlier)[0]
+
+
+def estimate_with_basis(times, arm, m: str, seed: int | None = None, earlier=None) -> tuple[float | None, str | None]:
+    """A run's expected wall time and where it came from: the mean of its (arm, method)'s finished
+    runs (``OWN``), else of its (arm, method)'s ``earlier`` runs (other code: the same method's cost
+    moves less between code versions than between methods), else of its arm's finished runs, else of
+    the same method's runs at another capacity of its twin (arms are (twin, profile); the
+    capacity-limited network does the same steps on fewer maps, so the standard width's time bounds
+    its first run), else (None, None): nothing to go by. The first run of an (arm, seed) may have to
+    train the stages its seed's methods share (DA-CNN's old-task network, say), so until one has
+    finished it is given the arm's slowest method's mean."""
     secs = times.get((arm, m), ([], []))[1]
     means = [sum(xs) / len(xs) for (a, _), (_, xs) in times.items() if a == arm and xs]
     if seed is not None and means and not any(seed in done for (a, _), (done, _) in times.items() if a == arm):
-        return max(means)
+        return max(means), ARM_SLOWEST
     same_arm = [x for (a, _), (_, xs) in times.items() if a == arm for x in xs]
     before = (earlier or {}).get((arm, m)) or []
     others = {a for a, mm in (*times, *(earlier or {})) if mm == m and _other_capacity(a, arm)}
     other_today = [x for a in others for x in times.get((a, m), ([], []))[1]]
     other_before = [x for a in others for x in (earlier or {}).get((a, m), [])]
-    found = secs or before or same_arm or other_today or other_before
-    return sum(found) / len(found) if found else None
+    for basis, found in ((OWN, secs), (OWN_EARLIER, before), (ARM, same_arm),
+                         (OTHER_CAPACITY, other_today), (OTHER_CAPACITY, other_before)):
+        if found:
+            return sum(found) / len(found), basis
+    return None, None
 
 
 def _other_capacity(a, b) -> bool:
@@ -204,16 +226,17 @@ class Pace:
     trains these networks 3-6x slower), so a deadline is judged at ``factor`` times the estimate:
     the median ratio of the whole runs finished so far (one badly estimated run does not stretch
     every other); until one has finished, ``prior`` (``machine_pace``: what records of this kind
-    of CPU say), else 1. A run resumed from a checkpoint does only part of its work, so it says
-    nothing of the pace."""
+    of CPU say), else 1. Only a whole run against an estimate from its own (arm, method)'s runs
+    measures the pace (``measures_pace``): a run resumed from a checkpoint does only part of its
+    work, and a stand-in estimate (another method's, another capacity's) is off by its own error."""
 
     def __init__(self, prior: float | None = None):
         self.expected: dict = {}
         self.ratios: list[float] = []
         self.prior = prior
 
-    def started(self, run, seconds: float | None, resumed: bool = False) -> None:
-        if seconds and not resumed:
+    def started(self, run, seconds: float | None, measures_pace: bool = True) -> None:
+        if seconds and measures_pace:
             self.expected[run] = seconds
 
     def finished(self, run, seconds: float) -> None:
@@ -365,13 +388,12 @@ def main(argv=None) -> int:
                  stop_by - time.time() if stop_by else None, margin=1.1 * pace.factor, earlier=earlier)
         if i is not None:
             job = waiting[i]
-            est = estimate(times, arm_of(job), job.run.method, job.run.seed, earlier)
+            est, basis = estimate_with_basis(times, arm_of(job), job.run.method, job.run.seed, earlier)
             # a checkpoint of this run on disk: it resumes, and takes less than a whole run
             checkpoint = job.plan.out / "checkpoints" / job.plan.config_key / job.run.method / f"seed{job.run.seed}"
-            # a run estimated from other methods or another capacity says nothing of this machine's pace either
-            guessed = not (times[(arm_of(job), job.run.method)][1] or earlier.get((arm_of(job), job.run.method)))
-            pace.started(job.what, est, resumed=guessed or (checkpoint.is_dir() and any(checkpoint.iterdir())))
-            say(f"start {job.what}" + (f" (expected {est * pace.factor / 60:.0f} min)" if est else ""))
+            resumes = checkpoint.is_dir() and any(checkpoint.iterdir())
+            pace.started(label(job), est, measures_pace=basis in MEASURES_PACE and not resumes)
+            say(f"start {label(job)}" + (f" (expected {est * pace.factor / 60:.0f} min)" if est else ""))
         return i
 
     def done(job, status: str, seconds: float) -> None:
@@ -381,20 +403,20 @@ def main(argv=None) -> int:
         dvnlib.run(sc, profile, [m], [seed], progress=False)
         if status == "trained":
             factor = pace.factor
-            pace.finished(job.what, seconds)
-            say(f"done  {job.what} in {seconds:.0f} s" + (f"; runs here take up to {pace.factor:.2f}x their estimates"
+            pace.finished(label(job), seconds)
+            say(f"done  {label(job)} in {seconds:.0f} s" + (f"; runs here take up to {pace.factor:.2f}x their estimates"
                                                           if pace.factor != factor else ""))
             trained += 1
             times[((sc, profile), m)][0].append(seed)
             times[((sc, profile), m)][1].append(seconds)
         else:
-            say(f"done  {job.what} (finished by another runner)")
+            say(f"done  {label(job)} (finished by another runner)")
         record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
         if args.commit:
             commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {profile} {m} seed {seed}")
 
     def fail(job, error: Exception) -> bool:
-        failed.append(f"{job.what}: {type(error).__name__}: {error}")
+        failed.append(f"{label(job)}: {type(error).__name__}: {error}")
         say(f"FAILED {failed[-1]}")
         return True  # reported; the other runs go on
 

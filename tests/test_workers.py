@@ -246,16 +246,22 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.estimate(arms, narrow, "dvn", 0, {(wide, "dvn"): [100.0]}) == 400.0
     assert run_study.estimate(arms, narrow, "packnet", 0, {(wide, "packnet"): [100.0]}) == 100.0
     assert run_study.estimate(arms, narrow, "packnet", 0) is None
+    # a stand-in's error is not this machine's pace: only a method's own runs measure it
+    basis = lambda *a: run_study.estimate_with_basis(*a)[1]
+    assert basis(arms, narrow, "dvn", 0, {(wide, "dvn"): [100.0]}) not in run_study.MEASURES_PACE
+    assert basis(times, "FS1", "lwf", 1) not in run_study.MEASURES_PACE  # its twin's mean
+    assert basis(times, "FS1", "lwf", 1, {("FS1", "lwf"): [500.0]}) in run_study.MEASURES_PACE
+    assert basis(times, "FS1", "dacnn", 1) in run_study.MEASURES_PACE
     assert run_study.pick([(0, narrow, "packnet"), (0, narrow, "dvn")], arms, 450) == 1
     arms[(narrow, "dvn")] = ([0], [150.0])
     assert run_study.estimate(arms, narrow, "dvn", 1) == 150.0
     # a slower machine than the records': the median ratio of whole runs stretches every estimate
     pace = run_study.Pace()
     assert pace.factor == 1.0
-    pace.started("a", 100.0), pace.started("b", 100.0, resumed=True), pace.started("c", 100.0)
+    pace.started("a", 100.0), pace.started("b", 100.0, measures_pace=False), pace.started("c", 100.0)
     pace.started("d", 10.0)  # a poor estimate (its twin's mean): one outlier of three
     pace.finished("a", 250.0), pace.finished("b", 40.0), pace.finished("c", 200.0), pace.finished("d", 100.0)
-    assert pace.ratios == [2.5, 2.0, 10.0] and pace.factor == 2.5  # b resumed: not a ratio
+    assert pace.ratios == [2.5, 2.0, 10.0] and pace.factor == 2.5  # b (resumed, say): not a ratio
     assert run_study.pick(queue[2:], times, 36 * 2.5, margin=1.1 * pace.factor) == 0
     assert run_study.pick(queue[2:], times, 35 * 2.5, margin=1.1 * pace.factor) is None
     pace.started("e", 100.0), pace.finished("e", 300.0)
@@ -272,6 +278,7 @@ def test_study_driver_starts_only_runs_that_end_by_the_deadline(monkeypatch):
     assert run_study.estimate(times, "FS1", "dacnn", 2) == 32.0
     times[("FS1", "dvn")] = ([0], [300.0])
     assert run_study.estimate(times, "FS1", "dacnn", 2) == 300.0 and run_study.estimate(times, "FS1", "dacnn", 1) == 32.0
+    assert basis(times, "FS1", "dacnn", 2) not in run_study.MEASURES_PACE  # another method's time
 
 
 def test_study_driver_reads_a_cpu_kinds_pace_from_the_records(tmp_path, monkeypatch):
