@@ -142,10 +142,15 @@ def _command(args) -> None:
     elif args.command == "run":
         import logging
 
+        from .request import check
+        overrides = dict(_setting(x) for x in args.overrides)
+        # checked before torch and pandas load, so that a wrong method, seed or setting is refused at
+        # once; the device is checked by ``run``, with the schedule that says where it is resolved
+        check(args.scenario, args.profile, args.methods, args.seeds, overrides or None, "cpu", args.out,
+              probe_out=False, download=args.download)
         from .report import table
         from .runner import run
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        overrides = dict(_setting(x) for x in args.overrides)
         cluster = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
                    "mem_gb": args.mem_gb, "time_min": args.time_min}
         df = run(args.scenario, args.profile, args.methods, args.seeds, data_root=args.data_root,

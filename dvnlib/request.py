@@ -108,7 +108,7 @@ def parse_methods(value, family: str) -> tuple[str, ...]:
     for m in names:
         if not isinstance(m, str):
             raise ValueError(f"methods must be method ids: got {m!r}; valid methods are {', '.join(M.METHODS)}")
-        M.get(m)  # raises with the valid ids
+        M.check(m)  # raises with the valid ids
     return tuple(dict.fromkeys(names))  # each once, in the order given
 
 

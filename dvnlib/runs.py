@@ -96,7 +96,8 @@ def resolve(req) -> Plan:
                  for m in req.methods for seed in req.seeds)
     # stages shared by the methods of a seed (``methods.common.independent_network``) are keyed
     # by the code that trains them, the same whichever method asks first
-    shared = P.code_version(M.common.independent_network)
+    from .methods.common import independent_network  # imports torch: not needed to check a request
+    shared = P.code_version(independent_network)
     return Plan(s, profile, settings, backbone, base, R.config_key(base), shared, runs, req.overrides,
                 req.device, req.out, req.download)
 

@@ -27,6 +27,17 @@ def test_summary_does_not_import_torch():
     assert p.stdout.strip().endswith("False")
 
 
+def test_a_wrong_run_argument_is_refused_before_torch_loads():
+    # the method registry names its methods without importing them, so checking a request is instant
+    code = ("import sys; from dvnlib.cli import main\n"
+            "for bad in (['--set', 'foo=1'], ['--methods', 'dvm'], ['--seeds', '-1'], ['--set', 'epochs=0']):\n"
+            "    assert main(['run', 'FJ1', *bad]) == 2, bad\n"
+            "print('torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "False", p.stdout + p.stderr
+    assert "unknown override 'foo'" in p.stderr and "unknown method 'dvm'" in p.stderr
+
+
 def test_unknown_scenario_lists_valid_ones_without_traceback():
     for cmd in (("summary", "J9"), ("run", "J9")):
         p = _cli(*cmd)

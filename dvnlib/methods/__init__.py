@@ -8,38 +8,37 @@ it offers on each task's test data. The README's "Methods" section says exactly 
 """
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Callable
 
 from ..scenarios import FAMILY_METHODS  # noqa: F401 - what each family compares by default
-from . import baseline, dvn, nestednet, packnet, sequential
-
-METHODS: dict[str, Callable] = {
+# Each built-in method as "module:function" in this package, imported on first use (``get``): naming and
+# checking methods needs no torch, so a wrong method or setting is refused before torch loads.
+METHODS: dict[str, Callable | str] = {
     # DVN: joint (eq. 4) for joint and hierarchical scenarios, sequential (eq. 6) for sequential ones.
-    "dvn": dvn.dvn,
-    "baseline": baseline.baseline,
-    "nestednet": nestednet.nestednet,
-    "packnet": packnet.packnet,
-    "feature_extraction": sequential.feature_extraction,
-    "lwf": sequential.lwf,
-    "dacnn": sequential.dacnn,
+    "dvn": "dvn:dvn",
+    "baseline": "baseline:baseline",
+    "nestednet": "nestednet:nestednet",
+    "packnet": "packnet:packnet",
+    "feature_extraction": "sequential:feature_extraction",
+    "lwf": "sequential:lwf",
+    "dacnn": "sequential:dacnn",
     # Not family defaults: NestedNet's memory-efficient mode (Figure 5(b); one network per task)
     # and the full-width baselines alone (a subset of ``baseline``'s networks).
-    "nestednet-me": nestednet.nestednet_me,
-    "baseline-full": baseline.baseline_full,
+    "nestednet-me": "nestednet:nestednet_me",
+    "baseline-full": "baseline:baseline_full",
     # Ablations of DVN (the book's): BN three ways (default per output; scale and shift shared
     # with statistics per output; one full-width BN shared by all outputs), the plain nested
     # order 1..k for every task instead of the configuration rule, and sequential DVN's level 2
     # left as initialised instead of grown function-preservingly from level 1.
-    "dvn-shared-affine": dvn.dvn_shared_affine,
-    "dvn-shared-bn": dvn.dvn_shared_bn,
-    "dvn-prefix": dvn.dvn_prefix,
-    "dvn-random-expansion": dvn.dvn_random_expansion,
+    "dvn-shared-affine": "dvn:dvn_shared_affine",
+    "dvn-shared-bn": "dvn:dvn_shared_bn",
+    "dvn-prefix": "dvn:dvn_prefix",
+    "dvn-random-expansion": "dvn:dvn_random_expansion",
     # LwF fine-tuning from the start, without its first stage (the new head alone).
-    "lwf-no-head-stage": sequential.lwf_no_head_stage,
+    "lwf-no-head-stage": "sequential:lwf_no_head_stage",
 }
-
-
 
 BUILT_IN = frozenset(METHODS)
 
@@ -61,10 +60,20 @@ def register(name: str, fn: Callable) -> None:
     METHODS[name] = fn
 
 
-def get(name: str) -> Callable:
+def check(name: str) -> str:
+    """``name``, if it is a method; else a ``ValueError`` that lists the valid ones. Imports nothing."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}: valid methods are {', '.join(METHODS)}")
-    return METHODS[name]
+    return name
+
+
+def get(name: str) -> Callable:
+    """The function of method ``name``, its module imported now if it was not yet."""
+    fn = METHODS[check(name)]
+    if isinstance(fn, str):
+        module, function = fn.split(":")
+        fn = METHODS[name] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return fn
 
 
 def defaults(family: str) -> tuple[str, ...]:
