@@ -302,6 +302,25 @@ def test_an_int8_file_is_smaller_and_predicts_as_float32_on_real_images(kept, tm
     assert deploy.session(i8).get_session_options().get_session_config_entry("session.x64quantprecision") == "1"
 
 
+@needs_data
+@pytest.mark.parametrize("precision", deploy.PRECISIONS)
+def test_short_names_make_the_file_smaller_and_change_no_number(kept, tmp_path, monkeypatch, precision):
+    """Only the input and the output keep their names; the long paths torch and the quantiser
+    write cost bytes a device pays for, and the logits stay bit for bit the same without them."""
+    import onnx
+    _, net = kept
+    x = D.load_task(S.with_profile("FJ1", "smoke", **SMALL).tasks[0], "test", None, 64, native=True).x
+    short = deploy.export(net, 1, 2, tmp_path / "short.onnx", precision=precision)
+    monkeypatch.setattr(deploy, "compact_names", lambda model: model)
+    long = deploy.export(net, 1, 2, tmp_path / "long.onnx", precision=precision)
+    assert short.stat().st_size < long.stat().st_size
+    assert torch.equal(_ort_logits(short, x), _ort_logits(long, x))
+    g = onnx.load(str(short)).graph
+    names = {*(t.name for t in g.initializer), *(o for n in g.node for o in (*n.input, *n.output))}
+    assert {deploy.INPUT, deploy.OUTPUT} <= names and all(len(n) <= 3 for n in names - {deploy.INPUT, deploy.OUTPUT})
+    assert not any(n.name for n in g.node)
+
+
 ZOO = [  # one model's recorded files, task 1 (and one row of task 2)
     {"task": 1, "level": 1, "precision": "float32", "onnx_bytes": 90_000, "onnx_accuracy": 90.0},
     {"task": 1, "level": 1, "precision": "int8", "onnx_bytes": 60_000, "onnx_accuracy": 89.0},
