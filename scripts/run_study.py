@@ -413,7 +413,7 @@ def main(argv=None) -> int:
             say(f"done  {label(job)} (finished by another runner)")
         record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
         if args.commit:
-            commit([f"results/{sc}/{profile}", record], f"Study results: {sc} {profile} {m} seed {seed}")
+            commit([f"results/{sc}/{profile}", record], f"Study results: {label(job)}")
 
     def fail(job, error: Exception) -> bool:
         failed.append(f"{label(job)}: {type(error).__name__}: {error}")
