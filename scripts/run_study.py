@@ -27,8 +27,12 @@ invocation.
 
 At the end the executed notebooks (``--notebooks``: one per twin, reading the finished runs back)
 land beside each ``metrics.csv`` and the study's record (times, hardware, versions, commit) in
-``results/study.json``. A run that fails (a diverged run, say) is reported and the others go on;
-the exit status is then 1.
+``results/study.json``. A run that the training guard stops (``train.Diverged``: a non-finite loss,
+or an output still at chance after training) is an outcome, not an accident: training is
+deterministic, so the same code and configuration would stop again. It is recorded
+(``stopped/<method>/<configuration>/seed<N>.json`` beside the arm's ``runs/``, and in the study's
+record) and not queued again while its identity holds; the book lists it where the (method, seed)
+would have been. Any other failure is reported, the other runs go on, and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -46,7 +50,8 @@ import dvnlib
 from dvnlib import provenance as P
 from dvnlib import results as R, workers as W
 from dvnlib.request import check
-from dvnlib.runs import finished, resolve
+from dvnlib.runs import Plan, Run, finished, resolve
+from dvnlib.train import Diverged
 from dvnlib.scenarios import STUDY_ABLATIONS, STUDY_PROFILES, study_methods
 
 import strip_widgets  # beside this script
@@ -115,6 +120,48 @@ def finished_runs(arms, seeds):
                 record = plan.record(run)
                 if finished(record, run.key):
                     yield arm, m, run.seed, json.loads(record.read_text())
+
+
+def stopped_path(plan: Plan, run: Run) -> Path:
+    """Where a run the training guard stopped keeps its outcome: beside the arm's ``runs/``."""
+    return plan.out / "stopped" / run.method / plan.config_key / f"seed{run.seed}.json"
+
+
+def record_stopped(plan: Plan, run: Run, error: Exception) -> dict:
+    """Write the outcome of ``run``, stopped by the training guard with ``error``, under its
+    identity (configuration, method, seed and code: the run's key), and return it."""
+    outcome = {"key": run.key, "twin": plan.scenario.id, "profile": plan.profile, "method": run.method,
+               "seed": run.seed, "outcome": "did not learn" if "did not learn" in str(error) else "diverged",
+               "error": type(error).__name__, "message": str(error),
+               "stopped": datetime.now(timezone.utc).strftime(STAMP), "hardware": P.hardware("cpu"),
+               "versions": P.versions(), "git": P.git_state()}
+    R.write_json(stopped_path(plan, run), outcome)
+    return outcome
+
+
+def stopped(plan: Plan, run: Run) -> dict | None:
+    """The recorded outcome of ``run`` if the training guard stopped this very run (same key);
+    None otherwise. An unreadable record is moved aside (``results.quarantine``): the run is
+    trained again, and stops again if it must."""
+    path = stopped_path(plan, run)
+    if not path.exists():
+        return None
+    try:
+        outcome = R.read_record(path)
+    except R.CorruptFile as e:
+        R.quarantine(path, e.reason)
+        return None
+    return outcome if outcome.get("key") == run.key else None
+
+
+def stopped_runs(arms, seeds) -> list[dict]:
+    """The outcome of every run of the plan that the guard stopped, under the code it would run now."""
+    out = []
+    for arm in arms:
+        for m in methods_for(*arm):
+            plan = resolve(check(arm[0], arm[1], [m], list(seeds)))
+            out += [o for o in (stopped(plan, run) for run in plan.runs) if o is not None]
+    return out
 
 
 def run_times(arms, seeds) -> dict[tuple[Arm, str], tuple[list[int], list[float]]]:
@@ -269,16 +316,20 @@ def status(arms, seeds) -> int:
     """A line per (arm, method): the seeds finished and their mean run time; then the run time
     left, each run estimated as ``estimate`` does."""
     times, earlier = run_times(arms, seeds), earlier_times(recorded_times(arms))
+    halted: dict = {}
+    for o in stopped_runs(arms, seeds):
+        halted.setdefault(((o["twin"], o["profile"]), o["method"]), []).append(o["seed"])
     left, unknown = 0.0, 0
     for (arm, m), (done, secs) in times.items():
-        todo = len(seeds) - len(done)
+        todo = len(seeds) - len(done) - len(halted.get((arm, m), []))
         per = estimate(times, arm, m, earlier=earlier)
         if per is None:
             unknown += todo
         else:
             left += todo * per
         print(f"{arm[0]:4} {arm[1]:6} {m:22} seeds done {','.join(map(str, done)) or '-':10} "
-              f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left")
+              f"{'%5.0f s a run' % (sum(secs) / len(secs)) if secs else '':14} {todo} left"
+              + (f"; stopped by the guard: seed {','.join(map(str, halted[(arm, m)]))}" if (arm, m) in halted else ""))
     print(f"run time left: about {left / 3600:.1f} hours (one worker; divide by the workers)"
           + (f", plus {unknown} runs of twins with none finished yet" if unknown else ""))
     return 0
@@ -303,14 +354,16 @@ def preregistration() -> dict | None:
     return {"commit": commit, "committed": datetime.fromisoformat(when).astimezone(timezone.utc).strftime(STAMP)}
 
 
-def write_record(profile: str | None, arms, seeds, workers: int, start: float, trained: int, failed: list) -> str:
+def write_record(profile: str | None, arms, seeds, workers: int, start: float, trained: int, failed: list,
+                 halted: list | None = None) -> str:
     """The study's record (``results/study.json``; one other profile: ``results/<profile>_study.json``),
     rewritten after every finished run so that an invocation cut off by the end of a session still
     counts. The study spans sessions: each invocation's wall time is kept (the entry with this
     start is replaced), so the study's wall time is their sum, over the invocations that started
     after the preregistration's first commit; those before it trained an earlier design and are
     kept apart (``earlier_invocations``). ``finished_runs`` lists every run finished by the code it
-    would run now (a stale or unfinished run is not in it), with when it finished."""
+    would run now (a stale or unfinished run is not in it), with when it finished; ``stopped_runs``
+    every run the training guard stopped (``halted``, else read from disk), with its message."""
     record = "results/study.json" if profile is None else f"results/{profile}_study.json"
     try:
         before = json.load(open(record))
@@ -335,6 +388,8 @@ def write_record(profile: str | None, arms, seeds, workers: int, start: float, t
         "wall_seconds_total": sum(i["wall_seconds"] for i in invocations), "runs": len(records),
         "finished_runs": done,
         "planned": len(seeds) * sum(len(methods_for(*arm)) for arm in arms),
+        "stopped_runs": [{k: o[k] for k in ("twin", "profile", "method", "seed", "outcome", "message", "stopped")}
+                         for o in (stopped_runs(arms, seeds) if halted is None else halted)],
         "run_wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records)),
         "run_train_seconds_total": round(sum(r.get("train_seconds", 0) for r in records)),
         "hardware": P.hardware("cpu"), "versions": P.versions(), "git": P.git_state(),
@@ -368,12 +423,16 @@ def main(argv=None) -> int:
     earlier = earlier_times(recorded)  # how long runs of other code took: estimates until today's finish
     queue = [(seed, arm, m) for seed in args.seeds for arm in arms for m in methods_for(*arm)]
     total = len(queue)
-    queue = [(seed, arm, m) for seed, arm, m in queue if seed not in times[(arm, m)][0]]
     plans = {(arm, m): resolve(check(*arm, [m], args.seeds)) for arm in arms for m in methods_for(*arm)}
     by_run = {(arm, m, r.seed): (plan, r) for (arm, m), plan in plans.items() for r in plan.runs}
+    halted = [o for o in (stopped(*by_run[(arm, m, seed)]) for seed, arm, m in queue) if o is not None]
+    queue = [(seed, arm, m) for seed, arm, m in queue if seed not in times[(arm, m)][0]
+             and not any((o["twin"], o["profile"], o["method"], o["seed"]) == (*arm, m, seed) for o in halted)]
     jobs = [W.Job(*by_run[(arm, m, seed)], data_root=None, progress=False) for seed, arm, m in queue]
     failed, trained = [], 0
-    say(f"{total} runs, {total - len(queue)} finished before, {len(queue)} to train, {args.workers} at a time"
+    say(f"{total} runs, {total - len(queue) - len(halted)} finished before, "
+        + (f"{len(halted)} stopped by the training guard before (not trained again), " if halted else "")
+        + f"{len(queue)} to train, {args.workers} at a time"
         + (f", starting only runs that end by {time.strftime('%H:%M', time.localtime(stop_by))}" if stop_by else ""))
 
     simd = P.hardware("cpu").get("simd", "")
@@ -411,11 +470,20 @@ def main(argv=None) -> int:
             times[((sc, profile), m)][1].append(seconds)
         else:
             say(f"done  {label(job)} (finished by another runner)")
-        record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
+        record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed, halted)
         if args.commit:
             commit([f"results/{sc}/{profile}", record], f"Study results: {label(job)}")
 
     def fail(job, error: Exception) -> bool:
+        if isinstance(error, Diverged):  # an outcome of the method: recorded, not trained again
+            halted.append(record_stopped(job.plan, job.run, error))
+            say(f"STOPPED {label(job)} by the training guard ({halted[-1]['outcome']}): {error}")
+            record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed, halted)
+            if args.commit:
+                (sc, profile) = arm_of(job)
+                commit([f"results/{sc}/{profile}/stopped", record],
+                       f"Study outcome: {label(job)} stopped by the training guard ({halted[-1]['outcome']})")
+            return True
         failed.append(f"{label(job)}: {type(error).__name__}: {error}")
         say(f"FAILED {failed[-1]}")
         return True  # reported; the other runs go on
@@ -434,7 +502,7 @@ def main(argv=None) -> int:
                             "-p", "methods", ",".join(methods_for(sc, profile)),
                             "-p", "seeds", ",".join(map(str, args.seeds))], check=True)
             strip_widgets.main([f"results/{sc}/{profile}/{family}.ipynb"])  # no frozen "0%" bars
-    record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed)
+    record = write_record(args.profile, arms, args.seeds, args.workers, start, trained, failed, halted)
     if args.commit:
         commit([record], f"Study record: {record}")
     for f in failed:

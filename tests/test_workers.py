@@ -5,6 +5,7 @@ are taken over; scheduling code is not part of a run's identity.
 Trainings are counted from the checkpoints written: with one epoch, every training of a stage
 saves its checkpoint exactly once. Worker processes and subprocesses start with a
 ``sitecustomize`` (put on their PYTHONPATH here) that appends each save to a trace file."""
+import dataclasses
 import json
 import os
 import signal
@@ -479,3 +480,36 @@ def test_one_scheduler_loop_with_the_callers_policy():
     with pytest.raises(KeyboardInterrupt):
         W.schedule(jobs, launcher)
     assert launcher.closed is True
+
+
+def test_study_driver_records_a_run_the_guard_stopped_and_does_not_queue_it_again(tmp_path, monkeypatch, capsys):
+    """A run the training guard stops (``Diverged``) is an outcome of its method: it is recorded
+    under the run's identity, the next invocation neither trains it nor counts it as left, and the
+    study's record lists it. Another identity (other code, another seed) is not covered by it, and
+    an unreadable outcome is moved aside, so that the run trains again."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    monkeypatch.chdir(tmp_path)
+    import run_study
+    from dvnlib.request import check
+    from dvnlib.runs import resolve
+    from dvnlib.train import Diverged
+    plan = resolve(check("FH1", "smoke", ["baseline"], [0, 1]))
+    run0, run1 = plan.runs
+    error = Diverged("FH1 baseline seed 0 did not learn: output (task 2, level 1) ends at 20.5%")
+    outcome = run_study.record_stopped(plan, run0, error)
+    assert outcome["outcome"] == "did not learn" and outcome["key"] == run0.key
+    assert run_study.stopped(plan, run0) == json.loads(run_study.stopped_path(plan, run0).read_text())
+    assert run_study.stopped(plan, run1) is None
+    other = dataclasses.replace(run0, key="another code")
+    assert run_study.stopped(plan, other) is None
+    arms = [("FH1", "smoke")]
+    assert [(o["method"], o["seed"]) for o in run_study.stopped_runs(arms, [0, 1])] == [("baseline", 0)]
+    assert run_study.main(["--profile", "smoke", "--twins", "FH1", "--seeds", "0", "--status"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if " baseline " in l)
+    assert "0 left" in line and "stopped by the guard: seed 0" in line
+    record = json.loads(Path(run_study.write_record("smoke", arms, [0], 1, 0.0, 0, [])).read_text())
+    assert [(o["method"], o["seed"], o["outcome"]) for o in record["stopped_runs"]] == [("baseline", 0, "did not learn")]
+    assert record["failed"] == []
+    run_study.stopped_path(plan, run0).write_text("{not json")
+    assert run_study.stopped(plan, run0) is None
+    assert list(run_study.stopped_path(plan, run0).parent.glob("seed0.json.corrupt-*"))
