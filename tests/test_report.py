@@ -116,6 +116,18 @@ def test_precision_is_the_median_half_width_of_dvn():
 # ---------------------------------------------------------------------------------------------
 # Tables and the profile the book renders
 
+def test_an_ablation_missing_a_seed_is_paired_over_the_seeds_both_have():
+    """A seed the training guard stopped has no row: DVN minus the ablation pairs the other seeds,
+    and the table says how many."""
+    dvn = _seeds(90.0, (0.0, 0.4, -0.4, 0.2, -0.2))
+    df = _fj1({("dvn", 1, 1): dvn})
+    ablated = _fj1({("dvn-shared-bn", 1, 1): [60.0, 58.0, 62.0, 61.0]}, seeds=(0, 2, 3, 4))
+    t = report.ablation_table(pd.concat([df, ablated], ignore_index=True)).iloc[0]
+    assert t["seeds paired"] == 4
+    gaps = np.array([dvn[0] - 60.0, dvn[2] - 58.0, dvn[3] - 62.0, dvn[4] - 61.0])
+    assert t["DVN − ablation (points, paired by seed)"].startswith(f"+{gaps.mean():.1f}")
+
+
 def test_train_accuracy_beside_test_where_recorded():
     acc = {("dvn", t, lvl): _seeds(85.0) for t in (1, 2) for lvl in (1, 2)}
     train = {k: _seeds(97.0) for k in acc}
@@ -208,6 +220,34 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     before = study_text({**study, "preregistration": prereg, "finished_runs": runs})
     assert "**1 of the 2 finished runs did not finish after it** (FH1 study dvn seed 1)" in before
     assert "No run of the study has finished" in study_text({**study, "preregistration": prereg, "finished_runs": []})
+
+
+def test_a_run_the_guard_stopped_is_named_where_its_seed_would_be(tmp_path, monkeypatch):
+    """The study's record lists the runs the training guard stopped: the status table, the study's
+    sentence and the ablation page name them, per twin and profile, without the advice meant for
+    whoever launched the run; an entry that lacks its fields is refused with the file's name."""
+    import json
+    from dvnlib.report import records
+    from dvnlib.report.pages import study_text
+    monkeypatch.setenv("DVN_BOOK_RESULTS", str(tmp_path))
+    message = ("FJ1 dvn-shared-bn seed 1 did not learn: output (task 2, level 1) ends at 20.5% on 2000 training "
+               "images, chance 20.0% (at most 23.6% is chance), after 1488 steps. Nothing of this run was written; "
+               "lower the learning rate (overrides: {lr: ...}) and run it again")
+    entry = dict(twin="FJ1", profile="study", method="dvn-shared-bn", seed=1, outcome="did not learn",
+                 message=message, stopped="2026-12-07T17:52:00Z")
+    study = dict(profile="study+narrow", runs=62, planned=180, stopped_runs=[entry])
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    assert records.stopped_runs("FJ1", "study", tmp_path) == [entry]
+    assert records.stopped_runs("FJ1", "narrow", tmp_path) == records.stopped_runs("FJ2", "study", tmp_path) == []
+    text = records.stopped_text(records.stopped_runs(None, "study", tmp_path))
+    assert "FJ1 dvn-shared-bn seed 1 (did not learn: output (task 2, level 1) ends at 20.5%" in text
+    assert "lower the learning rate" not in text and records.stopped_text([]) == ""
+    row = records.status("study", tmp_path).set_index("scenario").loc
+    assert row["FJ1", "stopped by the guard"] == "dvn-shared-bn seed 1" and row["FJ2", "stopped by the guard"] == "—"
+    assert "so far (62 finished and 1 stopped by the training guard of its 180" in study_text(study)
+    (tmp_path / "study.json").write_text(json.dumps({**study, "stopped_runs": [{"twin": "FJ1"}]}))
+    with pytest.raises(report.BadInput, match=r"study.json: an entry of stopped_runs lacks"):
+        records.stopped_runs("FJ1", "study", tmp_path)
 
 
 def test_the_study_ablations_are_defined_once_and_need_no_torch():

@@ -35,7 +35,7 @@ from .pages import (show_ablation, show_bench_run, show_bench_switches, show_ben
                     show_paper_map, show_limitations, limitations_text, show_other_ablations, show_configuration)
 from .numbers import ci, interval, num, paper_num, plain
 from .overview import PAPER_MAP, not_compared, paper_map_table, verdict_table
-from .records import bench_record, build_record, commands_table, configuration_table, run_facts, run_records, status, study_record
+from .records import bench_record, build_record, commands_table, configuration_table, run_facts, run_records, status, stopped_runs, study_record
 from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, NARROW_PROFILE,
                       book_profile, capacities, label, load_bench, load_bench_meta, load_bench_table, load_curves,
                       load_metrics, load_predictions, load_reported, load_anchor, load_reported_cost, rerun_command,

@@ -18,7 +18,7 @@ from .numbers import num, plain
 from .overview import backbones, ceiling, curve_seeds, not_compared, paper_map_table, verdict_table, without_predictions
 from .paper import PAPER_FIGURES, PAPER_HARDWARE, PAPER_TABLES, reported_table
 from .records import (RETRAINED, bench_record, configuration_table, epochs_text, images_text, retrain_check, run_facts,
-                      run_records, status, study_record, threads_text)
+                      run_records, status, stopped_runs, stopped_text, study_record, threads_text)
 from .sources import (BENCH_COMMAND, ablations_for, EVIDENCE_PROFILE, FAMILY_METHODS, book_data, book_profile, capacities, label,
                       twin_name, curves_path, is_ablation, is_evidence, load_anchor, load_bench, load_bench_meta, load_bench_table,
                       load_curves, load_metrics, load_records, load_reported, order_methods, read_csv,
@@ -246,6 +246,7 @@ def show_ablation(scenario: str, profile: str | None = None, only_if_present: bo
     show_figure(density_figure(d, f"{scenario}: DVN and its ablations, test accuracy against parameter density",
                                methods=["dvn", *abl],
                                subtitle=f"ours, {_profile_words(profile)}; mean and 95% interval over {_seeds(n)}"))
+    _md(stopped_text([e for e in stopped_runs(scenario, profile) if e["method"] in ("dvn", *wanted)]))
     return True
 
 
@@ -345,6 +346,10 @@ def show_claim(n: int):
                          + ("Claim 1's test can fail: the rule contradicts a network known to be broken." if v ==
                             "contradicted" else "It is not contradicted, so **claim 1's test is reported as unable to "
                             "fail**: the rule does not tell a known-broken network from a working one."))
+            for cap, prof in c.capacities.items():
+                lines.append(stopped_text([e for e in stopped_runs("FJ1", prof) if e["method"] == "dvn-shared-bn"],
+                                          f" (the negative control, {cap} capacity; its worst seeds are left out, "
+                                          "which can only make it harder to contradict)"))
     if n == 5:
         lines.append(_beside_5(c))
     _md("  \n".join(l for l in lines if l))
@@ -600,8 +605,10 @@ def study_text(study: dict) -> str:
     # The driver counts the runs it plans (run_study.methods_for); a record written before it did
     # says only how many are done.
     runs, planned, name = study.get("runs", 0), study.get("planned"), f"`{study.get('profile', '?')}` profile's study"
-    what = (f"The {name} ({runs} method-seed runs) took" if planned is None or runs >= planned else
-            f"The {name}, so far ({runs} of its {planned} method-seed runs; the driver resumes the rest), took")
+    halted = len(study.get("stopped_runs", []))
+    ended = f"{runs} finished and {halted} stopped by the training guard" if halted else f"{runs}"
+    what = (f"The {name} ({ended} method-seed runs) took" if planned is None or runs + halted >= planned else
+            f"The {name}, so far ({ended} of its {planned} method-seed runs; the driver resumes the rest), took")
     return (f"{what} {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
             f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
             f"({hw.get('cpu_count', '?')} cores), torch {v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`."

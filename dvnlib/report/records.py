@@ -202,6 +202,49 @@ def study_record(root=None, profile: str | None = None) -> dict | None:
     return None
 
 
+STOPPED_FIELDS = ("twin", "profile", "method", "seed", "outcome", "message")
+
+
+def stopped_runs(scenario: str | None = None, profile: str | None = None, root=None) -> list[dict]:
+    """The runs the training guard stopped (an outcome of their method, not a result: see the
+    preregistration's addendum), as the study driver's record lists them (``stopped_runs``), of
+    ``scenario`` (None: every twin) at ``profile``. The study's record covers every profile of the
+    preregistered plan; a record without the list (written before it existed) names none. An entry
+    without its fields raises ``BadInput`` naming the file."""
+    from .sources import BadInput
+    profile = profile or book_profile(root)
+    record = study_record(root, profile) or (study_record(root, "study") if profile in S.STUDY_PROFILES else None)
+    entries = (record or {}).get("stopped_runs", [])
+    where = Path(root or results_dir()) / ("study.json" if profile in S.STUDY_PROFILES else f"{profile}_study.json")
+    if not isinstance(entries, list):
+        raise BadInput(f"{where}: stopped_runs is not a list; rerun scripts/run_study.py --status to check it "
+                       "and let the driver rewrite the record")
+    for e in entries:
+        if not (isinstance(e, dict) and all(k in e for k in STOPPED_FIELDS)):
+            raise BadInput(f"{where}: an entry of stopped_runs lacks one of {', '.join(STOPPED_FIELDS)} ({e!r:.120}); "
+                           "the study driver rewrites the record when it next runs")
+    return sorted((e for e in entries if e["profile"] == profile and scenario in (None, e["twin"])),
+                  key=lambda e: (e["twin"], e["method"], e["seed"]))
+
+
+def stopped_text(entries: list[dict], what: str = "") -> str:
+    """A sentence naming ``entries`` (``stopped_runs``) and what becomes of them; empty if none."""
+    if not entries:
+        return ""
+    named = "; ".join(f"{e['twin']} {e['method']} seed {e['seed']} ({e['outcome']}: {_what_stopped(e['message'])})"
+                      for e in entries)
+    return (f"**Stopped by the training guard**{what}: {named}. A stopped run writes no result, so it is in "
+            "no mean and no interval: each comparison pairs the seeds every output has. Training is "
+            "deterministic, so the same code stops again; the preregistration's addendum of 2026-12-07 "
+            "says why this is an outcome, not a failure.")
+
+
+def _what_stopped(message: str) -> str:
+    """The guard's finding from its message, without the run's name or the advice to the person
+    who launched it."""
+    return message.split(": ", 1)[-1].split(". Nothing of this run")[0]
+
+
 def status(profile: str | None = None, root=None) -> pd.DataFrame:
     """Which of the book's results are present, with which methods and seeds."""
     profile = profile or book_profile()
@@ -214,7 +257,9 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
             rows.append({"scenario": sc, "twin of": S.get(sc).twin_of, "family": fam,
                          "methods present": ", ".join(order_methods(have, want)) or "—",
                          "methods missing": ", ".join(m for m in want if m not in have) or "—",
-                         "seeds": df["seed"].nunique() if df is not None else 0})
+                         "seeds": df["seed"].nunique() if df is not None else 0,
+                         "stopped by the guard": ", ".join(f"{e['method']} seed {e['seed']}"
+                                                           for e in stopped_runs(sc, profile, root)) or "—"})
     return pd.DataFrame(rows)
 
 

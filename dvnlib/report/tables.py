@@ -66,13 +66,16 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
             base = a[(a["method"] == "dvn") & (a["task"] == t) & (a["level"] == lvl)]
             if base.empty:
                 continue
-            e = compare(per_seed(df, "dvn", t, lvl), per_seed(df, m, t, lvl))
+            ours, theirs = per_seed(df, "dvn", t, lvl), per_seed(df, m, t, lvl)
+            e = compare(ours, theirs)
             b = base.iloc[0]
             rows.append({"ablation": label(m), "task": f"{t}: {r['task_name']}", "level": lvl,
                          "units (DVN / ablation)": f"{b['units']} / {r['units']}",
                          "DVN %": fmt_ci(b["accuracy"], b["ci95"]), "ablation %": fmt_ci(r["accuracy"], r["ci95"]),
                          "DVN − ablation (points, paired by seed)": fmt_ci(e.mean, e.half, sign=True),
                          "detectable (80% power)": fmt_mdd(e),
+                         # a seed the training guard stopped has no row: the pairs say how many are left
+                         "seeds paired": len(ours.index.intersection(theirs.index)),
                          "DVN better?": "yes" if e.mean - e.half > 0 else "no, worse" if e.mean + e.half < 0
                          else "within the interval"})
     return pd.DataFrame(rows)
