@@ -240,7 +240,7 @@ def convergence_figure(data: dict[str, pd.DataFrame], subtitle: str = ""):
         ax.set_xlabel("test accuracy (%)", fontsize=9)
         ax.set_ylabel("train accuracy (%)", fontsize=9)
         ax.grid(alpha=0.3)
-    fig.suptitle("Convergence: train against test accuracy of every output and seed" + (f"\n{subtitle}" if subtitle else ""),
+    fig.suptitle("At the training budget: train against test accuracy of every output and seed" + (f"\n{subtitle}" if subtitle else ""),
                  fontsize=10)
     _legend_below(fig, axes, len(data), ncol=4, markerscale=2)
     return fig

@@ -447,7 +447,7 @@ def show_convergence(profile: str | None = None):
         return
     profile, data, t = got
     show_figure(convergence_figure(data, _profile_words(profile)))
-    show_table(t, f"Convergence ({_profile_words(profile)}): test and train accuracy over every output and seed "
+    show_table(t, f"At the training budget ({_profile_words(profile)}): test and train accuracy over every output and seed "
                "of each method, and the train − test gap", "convergence")
 
 
