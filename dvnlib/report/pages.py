@@ -612,7 +612,28 @@ def study_text(study: dict) -> str:
     return (f"{what} {wall}**{study.get('run_wall_seconds_total', 0) / 60:.0f} minutes** of run time "
             f"({study.get('run_train_seconds_total', 0) / 60:.0f} minutes of it training) on {hw.get('cpu', '?')} "
             f"({hw.get('cpu_count', '?')} cores), torch {v.get('torch')}, commit `{(git.get('commit') or '?')[:10]}`."
-            + preregistration_text(study))
+            + wall_target_text(study) + preregistration_text(study))
+
+
+STUDY_WALL_TARGET_HOURS = 9.0  # the study's target: all of it within this much wall time on a 2-core CPU
+
+
+def wall_target_text(study: dict) -> str:
+    """The preregistered study's wall time against ``STUDY_WALL_TARGET_HOURS``: met or missed, or,
+    while runs are left, where the pace so far (wall time per run ended) puts it; empty for another
+    profile's record or one without the counts."""
+    planned, inv = study.get("planned"), study.get("invocations", [])
+    if "study" not in str(study.get("profile", "")).split("+") or not planned or "wall_seconds_total" not in study:
+        return ""
+    hours, ended = study["wall_seconds_total"] / 3600, study.get("runs", 0) + len(study.get("stopped_runs", []))
+    target = f"the target of {STUDY_WALL_TARGET_HOURS:g} hours of wall time for the whole study"
+    if ended >= planned:
+        return f" That {'meets' if hours <= STUDY_WALL_TARGET_HOURS else '**misses**'} {target}."
+    if not ended:
+        return ""
+    at_pace = hours * planned / ended
+    return (f" At the pace so far ({hours:.1f} hours for {ended} of {planned} runs), the whole study takes about "
+            f"{at_pace:.0f} hours: {'within' if at_pace <= STUDY_WALL_TARGET_HOURS else '**over**'} {target}.")
 
 
 def preregistration_text(study: dict) -> str:
