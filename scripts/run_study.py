@@ -28,11 +28,12 @@ invocation.
 At the end the executed notebooks (``--notebooks``: one per twin, reading the finished runs back)
 land beside each ``metrics.csv`` and the study's record (times, hardware, versions, commit) in
 ``results/study.json``. A run that the training guard stops (``train.Diverged``: a non-finite loss,
-or an output still at chance after training) is an outcome, not an accident: training is
-deterministic, so the same code and configuration would stop again. It is recorded
-(``stopped/<method>/<configuration>/seed<N>.json`` beside the arm's ``runs/``, and in the study's
-record) and not queued again while its identity holds; the book lists it where the (method, seed)
-would have been. Any other failure is reported, the other runs go on, and the exit status is 1.
+or an output still at chance after training) is an outcome of its method, not an accident. It is
+recorded (``stopped/<method>/<configuration>/seed<N>.json`` beside the arm's ``runs/``, and in the
+study's record) and not queued again while its identity holds, on this machine or any other:
+training is deterministic on one kind of CPU but not across kinds, and drawing a stopped seed again
+elsewhere until it passes would keep the seeds that pass. The book lists it where the (method,
+seed) would have been. Any other failure is reported, the other runs go on, and the exit status is 1.
 """
 from __future__ import annotations
 

@@ -234,9 +234,9 @@ def stopped_text(entries: list[dict], what: str = "") -> str:
     named = "; ".join(f"{e['twin']} {e['method']} seed {e['seed']} ({e['outcome']}: {_what_stopped(e['message'])})"
                       for e in entries)
     return (f"**Stopped by the training guard**{what}: {named}. A stopped run writes no result, so it is in "
-            "no mean and no interval: each comparison pairs the seeds every output has. Training is "
-            "deterministic, so the same code stops again; the preregistration's addendum of 2026-12-07 "
-            "says why this is an outcome, not a failure.")
+            "no mean and no interval: each comparison pairs the seeds every output has. It is not trained "
+            "again, on any machine, so that no seed is drawn again until it passes; the preregistration's "
+            "addenda of 2026-12-07 say why this is an outcome, not a failure.")
 
 
 def _what_stopped(message: str) -> str:
