@@ -513,3 +513,34 @@ def test_study_driver_records_a_run_the_guard_stopped_and_does_not_queue_it_agai
     run_study.stopped_path(plan, run0).write_text("{not json")
     assert run_study.stopped(plan, run0) is None
     assert list(run_study.stopped_path(plan, run0).parent.glob("seed0.json.corrupt-*"))
+
+
+def test_study_driver_turns_a_guard_stop_into_an_outcome_and_other_errors_into_failures(tmp_path, monkeypatch):
+    """The driver's handler: a ``Diverged`` from a worker is written as the run's outcome and the
+    invocation succeeds; any other error is a failure (exit status 1). The next invocation queues
+    neither the stopped run nor anything finished, and still queues the failed one."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    monkeypatch.chdir(tmp_path)
+    import run_study
+    from dvnlib.train import Diverged
+    queued = []
+
+    def schedule(errors):
+        def fake(jobs, launcher, *, pick=None, on_done=None, on_error=None):
+            queued.append([j.run.method for j in jobs])
+            for job, error in zip(jobs, errors):
+                assert on_error(job, error)
+            return W.Tally()
+        return fake
+
+    argv = ["--profile", "smoke", "--twins", "FH1", "--seeds", "0"]
+    methods = run_study.methods_for("FH1", "smoke")
+    monkeypatch.setattr(run_study.W, "schedule", schedule([Diverged("FH1 x seed 0 did not learn: at chance"),
+                                                           RuntimeError("a worker died")]))
+    assert run_study.main(argv) == 1
+    study = json.loads((tmp_path / "results" / "smoke_study.json").read_text())
+    assert [(o["method"], o["outcome"]) for o in study["stopped_runs"]] == [(methods[0], "did not learn")]
+    assert len(study["failed"]) == 1 and "a worker died" in study["failed"][0]
+    monkeypatch.setattr(run_study.W, "schedule", schedule([]))
+    assert run_study.main(argv) == 0
+    assert queued[1] == methods[1:]  # the failed run is queued again; the stopped one is not
