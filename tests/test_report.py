@@ -207,6 +207,8 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     text = study_text(study)
     assert "**1.5 hours** of wall time over 2 invocations" in text and "**100 minutes** of run time" in text
     assert "so far (4 of its 10 method-seed runs" in text
+    both = study_text({**study, "profile": "study+narrow", "arms": [["FH1", "study"], ["FJ1", "narrow"]]})
+    assert both.startswith("The study (profiles `study` and `narrow`), so far")
     assert "whole study takes about 4 hours: within the target of 9 hours" in text  # 1.5 h for 4 of 10 runs
     assert "about 10 hours: **over** the target" in study_text({**study, "wall_seconds_total": 4 * 3600})
     assert "That **misses** the target of 9 hours" in study_text({**study, "runs": 10, "wall_seconds_total": 9.5 * 3600})

@@ -597,14 +597,19 @@ def study_text(study: dict) -> str:
     those planned, wall time summed over the driver's invocations, run time, hardware, versions."""
     hw, v, git = study.get("hardware", {}), study.get("versions", {}), study.get("git", {})
     inv = study.get("invocations", [])
-    facts = [f for sc in study.get("scenarios", []) if (f := run_facts(sc, study.get("profile", "study")))]
+    # the record's arms are (twin, profile); an older record names its twins and one profile
+    arms = study.get("arms") or [(sc, study.get("profile", "study")) for sc in study.get("scenarios", [])]
+    facts = [f for sc, prof in arms if (f := run_facts(sc, prof))]
     threads = threads_text({"threads": sorted({t for f in facts for t in f["threads"]})})
     wall = (f"**{study['wall_seconds_total'] / 3600:.1f} hours** of wall time over {len(inv)} invocation"
             f"{'s' * (len(inv) != 1)} of the driver (up to {max(i['workers'] for i in inv)} worker processes; "
             f"the runs' records: {threads}) and " if inv and "wall_seconds_total" in study else "")
     # The driver counts the runs it plans (run_study.methods_for); a record written before it did
     # says only how many are done.
-    runs, planned, name = study.get("runs", 0), study.get("planned"), f"`{study.get('profile', '?')}` profile's study"
+    profiles = str(study.get("profile", "?")).split("+")
+    name = (f"`{profiles[0]}` profile's study" if len(profiles) == 1 else
+            "study (profiles " + " and ".join(f"`{p}`" for p in profiles) + ")")
+    runs, planned = study.get("runs", 0), study.get("planned")
     halted = len(study.get("stopped_runs", []))
     ended = f"{runs} finished and {halted} stopped by the training guard" if halted else f"{runs}"
     what = (f"The {name} ({ended} method-seed runs) took" if planned is None or runs + halted >= planned else
