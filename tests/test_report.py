@@ -296,6 +296,33 @@ def test_the_zoo_frontier_is_what_some_byte_budget_picks():
     assert {"precision", "on the frontier"} <= set(report.zoo_table(s).columns)
 
 
+def test_the_deployment_page_says_when_its_zoo_is_not_the_result_pages_runs(tmp_path):
+    """A zoo's model counts as the study's own only when its rows name the twin's current
+    configuration and a seed its current runs list; a zoo written before rows named one counts as
+    none, and the text names the models that are not current and the command that rebuilds it."""
+    import json
+
+    import pandas as pd
+    d = tmp_path / "FJ2" / "study"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"configuration_key": "k", "runs": {"dvn": [{"seed": 0}, {"seed": 1}]}}))
+    rows = [{"scenario": "FJ2", "profile": "study", "seed": seed, "config": config, "commit": "abcdef0123", "level": l}
+            for seed, config in ((0, "k"), (1, "k"), (3, "k"), (2, "old")) for l in (1, 2)]
+    zoo = pd.DataFrame(rows)
+    source = report.zoo_source(zoo, root=tmp_path)
+    assert source["current"] == [("FJ2", "study", 0), ("FJ2", "study", 1)]
+    assert source["other"] == [("FJ2", "study", 3), ("FJ2", "study", 2)] and source["commits"] == ["abcdef0"]
+    text = report.zoo_source_text(source)
+    assert "2 of the 4 models" in text and "FJ2 (study) seeds 2–3" in text and "`abcdef0`" in text
+    assert "bash scripts/deploy_zoo.sh" in text
+    assert not report.zoo_source(zoo.drop(columns="config"), root=tmp_path)["current"]  # written before rows named it
+    current = report.zoo_source(zoo[zoo["seed"] < 2], root=tmp_path)
+    assert not current["other"] and "current runs" in report.zoo_source_text(current)
+    assert report.is_current_run("FJ2", "study", 1, "k", root=tmp_path)
+    assert not report.is_current_run("FJ2", "study", 1, None, root=tmp_path)  # a demo that names no configuration
+    assert not report.is_current_run("FJ1", "study", 0, "k", root=tmp_path)  # no run.json
+
+
 # ---------------------------------------------------------------------------------------------
 # The book's one number format, and configuration read from the records
 

@@ -35,7 +35,7 @@ from .pages import (show_ablation, show_bench_run, show_bench_switches, show_ben
                     show_paper_map, show_limitations, limitations_text, show_other_ablations, show_configuration)
 from .numbers import ci, interval, num, paper_num, plain
 from .overview import PAPER_MAP, not_compared, paper_map_table, verdict_table
-from .records import bench_record, build_record, commands_table, configuration_table, run_facts, run_records, status, stopped_runs, study_record
+from .records import bench_record, build_record, commands_table, configuration_table, is_current_run, run_facts, run_records, status, stopped_runs, study_record
 from .sources import (ABLATIONS, BENCH_COMMAND, BOOK_SCENARIOS, EVIDENCE_PROFILE, FAMILY_METHODS, NARROW_PROFILE,
                       book_profile, capacities, label, load_bench, load_bench_meta, load_bench_table, load_curves,
                       load_metrics, load_predictions, load_reported, load_anchor, load_reported_cost, rerun_command,
@@ -44,4 +44,5 @@ from .stats import (Difference, aggregate, compare, diff_ci, difference, holm, m
                     t_quantile, welch_ci)
 from .tables import (FH1_ANCHOR, PRECISION_TARGET, ablation_table, median_half_width, precision, anchors_table, budget_table, convergence_table, fh1_anchor_table, finetune_choice, finetune_table, j3_units_table, ours_table, profiles_table,
                      resnet42_table, table, twins_table, unit_orders_table)
-from .zoo import INT8_MAX_ACCURACY_LOSS, INT8_MAX_BYTES_SHARE, export_agreement, int8_check, int8_table, zoo_figure, zoo_summary, zoo_table
+from .zoo import (INT8_MAX_ACCURACY_LOSS, INT8_MAX_BYTES_SHARE, export_agreement, int8_check, int8_table, zoo_figure,
+                  zoo_source, zoo_source_text, zoo_summary, zoo_table)

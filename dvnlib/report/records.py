@@ -113,6 +113,26 @@ def run_facts(scenario: str, profile: str, root=None) -> dict | None:
             "machines": sorted({r["machine"] for rs in (j.get("runs") or {}).values() for r in rs if r.get("machine")})}
 
 
+def current_runs(scenario: str, profile: str, method: str = "dvn", root=None) -> tuple[str | None, set[int]]:
+    """The configuration key of a twin's current runs (``run.json``'s ``configuration_key``) and
+    the seeds of ``method`` it lists: the runs the result pages show. (None, no seeds) without a
+    ``run.json``."""
+    f = Path(root or results_dir()) / scenario / profile / "run.json"
+    if not f.is_file():
+        return None, set()
+    j = read_json(f)
+    return j.get("configuration_key"), {int(r["seed"]) for r in (j.get("runs") or {}).get(method, [])}
+
+
+def is_current_run(scenario: str, profile: str, seed: int, config: str | None, method: str = "dvn",
+                   root=None) -> bool:
+    """Whether a file made from a kept model (the zoo's rows, the demo) is of a run the result
+    pages show: its configuration key is the twin's current one and its seed is among the current
+    runs. A file that names no configuration (a zoo written before its rows named one) is not."""
+    key, seeds = current_runs(scenario, profile, method, root)
+    return isinstance(config, str) and config == key and int(seed) in seeds
+
+
 def images_text(facts: dict) -> str:
     """Training images per task as the records give them."""
     sizes = facts.get("train_sizes")

@@ -7,10 +7,54 @@ import pandas as pd
 
 from .. import scenarios as S
 from .numbers import interval, num
+from .records import is_current_run
 from .stats import fmt_ci, mean_ci
 
 INT8_MAX_BYTES_SHARE = 0.35  # an int8 file at most this share of its float32 file's bytes
 INT8_MAX_ACCURACY_LOSS = 0.5  # and its accuracy within this many points of float32's (mean over seeds)
+
+
+def zoo_source(zoo: pd.DataFrame, root=None) -> dict:
+    """Whether the zoo's models are the runs the result pages show (``records.is_current_run``):
+    the models (scenario, profile, seed) that are (``current``) and those that are not
+    (``other``), and the commits that wrote the zoo. A zoo whose rows name no configuration was
+    written before they did, so none of its models counts as current."""
+    config = zoo["config"] if "config" in zoo else pd.Series(None, index=zoo.index, dtype=object)
+    models = zoo.assign(config=config).drop_duplicates(["scenario", "profile", "seed"])
+    current, other = [], []
+    for r in models.itertuples():
+        (current if is_current_run(r.scenario, r.profile, r.seed, r.config, root=root) else other).append(
+            (r.scenario, r.profile, int(r.seed)))
+    return {"current": current, "other": other, "commits": sorted({str(c)[:7] for c in zoo["commit"].dropna()})}
+
+
+def zoo_source_text(source: dict) -> str:
+    """What the deployment page says of its zoo's models: the study's own when every model is of a
+    current run; otherwise which are not, and how to rebuild the zoo."""
+    n = len(source["current"]) + len(source["other"])
+    if not source["other"]:
+        return ("These are the models the study's current runs kept (`results/<twin>/<profile>/models/dvn/`, beside "
+                "each run's record), so their accuracies are the result pages'.")
+    per = {}
+    for sc, prof, seed in source["other"]:
+        per.setdefault((sc, prof), []).append(seed)
+    which = "; ".join(f"{sc} ({prof}) seed{'s' * (len(s) > 1)} {_spans(s)}" for (sc, prof), s in per.items())
+    commits = ", ".join(f"`{c}`" for c in source["commits"]) or "an unrecorded commit"
+    return (f"**Not the result pages' models:** {len(source['other'])} of the {n} models in this zoo ({which}) are "
+            f"not among the runs the result pages show. The zoo was written at commit {commits} from the models "
+            "of an earlier study (or with other settings), so its accuracies are those runs', not the result pages'. "
+            "`bash scripts/deploy_zoo.sh` rebuilds it from the current runs' models.")
+
+
+def _spans(seeds) -> str:
+    """Seeds as runs of consecutive numbers: 0–4, 7."""
+    out, seeds = [], sorted(seeds)
+    for s in seeds:
+        if out and s == out[-1][1] + 1:
+            out[-1][1] = s
+        else:
+            out.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in out)
 
 
 def zoo_summary(df):
