@@ -308,3 +308,35 @@ def test_each_capacity_is_decided_and_counted_on_its_own(tmp_path):
     assert summary.loc["1", "narrow capacity: verdict"] == V.CONTRADICTED
     assert summary.loc["5", "narrow capacity: verdict"] == V.NOT_TESTED  # claim 5's twins have no narrow runs
     assert "claim-1-k-x-n-h" in summary.loc["1", "decided by"]
+
+
+def test_the_forest_plot_has_a_panel_per_capacity_and_an_axis_the_control_does_not_stretch():
+    """One wide, uncounted interval (the negative control's) is cut at the axis, which the counted
+    comparisons set, and ends in an arrow; each capacity is its own panel."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from dvnlib.report.figures import forest_figure, forest_limits
+
+    def comp(cap, what, low, high, counted=True):
+        d = R.Difference((low + high) / 2, 5, -2.3, t_low=low, t_high=high, t_p=0.5)
+        return V.Comparison("1", cap, f"1/{cap}", "FJ1 (x)", what, d, margin=2.3, counted=counted,
+                            versus="baseline", verdict=V.NOT_DISTINGUISHABLE)
+    rows = [comp("standard", "a", -1.0, 2.0), comp("standard", "control", -150.0, 20.0, counted=False),
+            comp("narrow", "b", -4.0, 1.0)]
+    lo, hi = forest_limits(rows)
+    assert -5.0 < lo < -4.0 and 2.0 < hi < 3.0  # the counted intervals and the boundary, padded by a tenth
+    assert forest_limits([comp("standard", "c", -300.0, 300.0)]) == (-100.0, 100.0)
+    fig = forest_figure(rows)
+    axes = fig.get_axes()
+    assert [a.get_title(loc="left") for a in axes] == ["standard capacity (2 comparisons)",
+                                                       "narrow capacity (1 comparisons)"]
+    assert all(a.get_xlim() == (lo, hi) for a in axes)
+    arrows = [l for l in axes[0].get_lines() if l.get_marker() == "<"]
+    assert len(arrows) == 1 and arrows[0].get_xdata()[0] == lo  # the control's bar, cut at the left edge
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert "FJ1: control (not counted)" in labels and not any(t.startswith("1 ") for t in labels)
+    assert [t.get_text() for t in axes[0].texts] == ["-65.0"]  # its estimate is off the axis too: written
+    control = comp("standard", "control", -150.0, 20.0, counted=False)
+    control.claim = "control"
+    labels = [t.get_text() for t in forest_figure([rows[0], control]).get_axes()[0].get_yticklabels()]
+    assert labels == ["control FJ1: control (not counted)", "FJ1: a"]  # named by its own claim, bottom up

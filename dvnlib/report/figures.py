@@ -279,33 +279,73 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
     return fig
 
 
-def forest_figure(comparisons, title: str = ""):
-    """Every made comparison of a claim as a row: DVN − other (the point), its wider 95% interval
-    (the bar) and the boundary it is tested against (the black tick: 0 for "beats", minus the margin
-    for "matches"). Colour: the other method's; marker: filled when supported, open when not
-    distinguishable, a cross when contradicted."""
+def forest_figure(comparisons, title: str = "", xlabel: str = "DVN − other (points)", reference: float = 0.0):
+    """Every made comparison of a claim as a row, one panel per capacity: DVN − other (the point),
+    its wider 95% interval (the bar) and the boundary it is tested against (the black tick: 0 for
+    "beats", minus the margin for "matches"). Colour: the other method's; marker: filled when
+    supported, open when not distinguishable, a cross when contradicted; faded: shown, not counted.
+    The axis spans the counted comparisons (``forest_limits``), so that one wide interval, such as
+    the negative control's, does not flatten the rest: a bar that runs past it is cut at the edge
+    and ends in an arrow. ``xlabel`` and ``reference`` (the grey line: no difference) for claims
+    that are not differences in points (claim 4's speed-ups: ``x``, 1)."""
     import matplotlib.pyplot as plt
     rows = [c for c in comparisons if c.made]
-    fig, ax = plt.subplots(figsize=(9.5, 0.9 + 0.2 * len(rows)))
-    for y, c in enumerate(reversed(rows)):
-        low, high, _ = c.diff.wider
-        colour = style(method_of(c.versus))[0] if c.versus else style("baseline")[0]
-        filled = c.verdict == "supported"
-        marker = "X" if c.verdict == "contradicted" else "o"
-        ax.plot([low, high], [y, y], color=colour, lw=1.2, alpha=1 if c.counted else 0.5)
-        ax.plot([c.diff.mean], [y], marker=marker, ms=5, color=colour, markerfacecolor=colour if filled else "white",
-                linestyle="none")
-        ax.plot([c.diff.boundary], [y], marker="|", ms=9, mew=1.6, color="black", linestyle="none")
-    ax.axvline(0, color="0.5", lw=0.8)
-    ax.set_yticks(range(len(rows)), [f"{c.claim} {c.twin.split(' (')[0]}: {c.what}" + ("" if c.counted else " (not counted)")
-                                     for c in reversed(rows)], fontsize=7)
-    ax.set_ylim(-0.8, len(rows) - 0.2)
-    ax.set_xlabel("DVN − other (points); black tick: the boundary tested against", fontsize=8)
-    ax.grid(alpha=0.3, axis="x")
+    caps = list(dict.fromkeys(c.capacity for c in rows))
+    per = {cap: [c for c in rows if c.capacity == cap] for cap in caps}
+    lo, hi = forest_limits(rows, reference=reference)
+    counted_claims = {c.claim for c in rows if c.counted}
+
+    def name(c) -> str:  # the part (3a, 3b ...) or "control" only where it tells rows apart
+        part = f"{c.claim} " if len(counted_claims) > 1 or c.claim not in counted_claims else ""
+        engine = f", {c.columns['engine']}" if "engine" in c.columns else ""  # claim 4: which engine timed it
+        return part + f"{c.twin.split(' (')[0]}: {c.what}{engine}" + ("" if c.counted else " (not counted)")
+    fig, axes = plt.subplots(len(caps), 1, figsize=(9.5, 1.2 * len(caps) + 0.2 * len(rows)), sharex=True,
+                             squeeze=False, gridspec_kw={"height_ratios": [len(per[cap]) + 1 for cap in caps]})
+    for ax, cap in zip(axes[:, 0], caps):
+        these = list(reversed(per[cap]))
+        for y, c in enumerate(these):
+            low, high, _ = c.diff.wider
+            colour = style(method_of(c.versus))[0] if c.versus else style("baseline")[0]
+            alpha = 1 if c.counted else 0.5
+            ax.plot([max(low, lo), min(high, hi)], [y, y], color=colour, lw=1.2, alpha=alpha)
+            for edge, cut, arrow in ((lo, low < lo, "<"), (hi, high > hi, ">")):
+                if cut:
+                    ax.plot([edge], [y], marker=arrow, ms=5, color=colour, alpha=alpha, linestyle="none")
+            if lo <= c.diff.mean <= hi:
+                ax.plot([c.diff.mean], [y], marker="X" if c.verdict == "contradicted" else "o", ms=5, color=colour,
+                        markerfacecolor=colour if c.verdict == "supported" else "white", linestyle="none",
+                        alpha=alpha)
+            else:  # the estimate itself is off the axis: its value, written at the edge it lies past
+                left = c.diff.mean < lo
+                ax.annotate(f"{c.diff.mean:+.1f}" + (", contradicted" if c.verdict == "contradicted" else ""),
+                            (lo if left else hi, y), xytext=(8 if left else -8, 2),
+                            textcoords="offset points", ha="left" if left else "right", va="bottom", fontsize=6,
+                            color=colour)
+            ax.plot([c.diff.boundary], [y], marker="|", ms=9, mew=1.6, color="black", linestyle="none")
+        ax.axvline(reference, color="0.5", lw=0.8)
+        ax.set_yticks(range(len(these)), [name(c) for c in these], fontsize=7)
+        ax.set_ylim(-0.8, len(these) - 0.2)
+        ax.set_xlim(lo, hi)
+        ax.set_title(("" if cap == "—" else f"{cap} capacity ") + f"({len(these)} comparisons)", fontsize=8, loc="left")
+        ax.grid(alpha=0.3, axis="x")
+    axes[-1, 0].set_xlabel(f"{xlabel}. Black tick: the boundary tested against. Arrow: the interval runs past the "
+                           "axis (a number: the estimate does too)", fontsize=8)
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def forest_limits(rows, pad: float = 0.1, reference: float = 0.0) -> tuple[float, float]:
+    """The forest plot's axis: every counted comparison's interval, boundary and ``reference``, with a
+    margin of ``pad`` of the span, never wider than a difference of accuracies can be (±100
+    points). Without counted rows, every row's."""
+    use = [c for c in rows if c.counted] or rows
+    ends = [reference] + [x for c in use for x in (c.diff.wider[0], c.diff.wider[1], c.diff.boundary)]
+    ends = [x for x in ends if x == x]
+    lo, hi = min(ends), max(ends)
+    span = max(hi - lo, 1.0)
+    return max(lo - pad * span, -100.0), min(hi + pad * span, 100.0)
 
 
 def density_svg(df: pd.DataFrame, methods=None, width: int = 640, panel_height: int = 230) -> str:
