@@ -229,6 +229,25 @@ def test_study_text_sums_the_invocations_and_says_when_runs_are_left():
     assert "No run of the study has finished" in study_text({**study, "preregistration": prereg, "finished_runs": []})
 
 
+def test_verdicts_are_called_interim_while_the_study_has_runs_left(tmp_path, monkeypatch):
+    """The intro's and the claims page's verdicts say they are interim, with the count, until the
+    study's finished and stopped runs reach those planned; not for another profile."""
+    import json
+    from dvnlib.report.pages import interim_text
+    monkeypatch.delenv("DVN_BOOK_PROFILE", raising=False)
+    (tmp_path / "FJ1" / "study").mkdir(parents=True)
+    (tmp_path / "FJ1" / "study" / "metrics.csv").write_text("scenario\n")
+    record = {"profile": "study+narrow", "runs": 90, "planned": 180, "stopped_runs": [{"twin": "FJ1"}]}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    text = interim_text(tmp_path)
+    assert text.startswith("**Interim verdicts:**") and "91 of its 180 planned method-seed runs" in text
+    (tmp_path / "study.json").write_text(json.dumps({**record, "runs": 179}))
+    assert interim_text(tmp_path) == ""  # 179 finished and 1 stopped: the study is complete
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    monkeypatch.setenv("DVN_BOOK_PROFILE", "quick")
+    assert interim_text(tmp_path) == ""
+
+
 def test_a_run_the_guard_stopped_is_named_where_its_seed_would_be(tmp_path, monkeypatch):
     """The study's record lists the runs the training guard stopped: the status table, the study's
     sentence and the ablation page name them, per twin and profile, without the advice meant for

@@ -151,6 +151,22 @@ def show_profile_note(profile: str | None = None):
         _md(not_evidence_text(profile))
 
 
+def interim_text(root=None) -> str:
+    """While the study's driver has runs left (``results/study.json``: finished and stopped runs
+    against those planned), a line for the pages whose verdicts rest on it: they are interim.
+    Empty for a complete study, another profile, or no record."""
+    if book_profile(root) != EVIDENCE_PROFILE:
+        return ""
+    study = study_record(root, EVIDENCE_PROFILE)
+    planned = (study or {}).get("planned")
+    ended = (study or {}).get("runs", 0) + len((study or {}).get("stopped_runs", []))
+    if not planned or ended >= planned:
+        return ""
+    return (f"**Interim verdicts:** the study has {ended} of its {planned} planned method-seed runs so far "
+            "(<a href=\"reproducibility.html\">the status table</a> lists them). Each comparison pairs the seeds "
+            "both sides have, so these verdicts can change as the rest land.")
+
+
 def _profile_words(profile: str) -> str:
     return f"{profile} profile" + ("" if is_evidence(profile) else ": not evidence")
 
@@ -281,6 +297,8 @@ def show_claims_summary():
     prof = book_profile()
     caps = capacities(prof)
     cl = _cached_claims()
+    if interim := interim_text():
+        _md(interim)
     show_table(claims_summary(cl, caps), "Claims and the verdicts our results support (computed, not typed; "
                f"{_profile_words(prof)}). S / C / ND: the comparisons supported, contradicted and not "
                "distinguishable after Holm's correction; 'decided by' links the preregistered rule", "claims")
@@ -716,6 +734,8 @@ def show_verdict_table():
     """The intro's one-screen table: each claim's verdict, why, where tested, and its section."""
     show_profile_note()
     prof = book_profile()
+    if interim := interim_text():
+        _md(interim)
     show_table(verdict_table(_cached_claims(), capacities(prof)),
                f"What the study found: each claim of the paper and the verdict our results support ("
                f"{_profile_words(prof)}; computed from the results when the book was built, by the preregistered "
