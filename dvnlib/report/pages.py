@@ -372,18 +372,19 @@ def show_claim(n: int):
         lines.append(_beside_5(c))
     _md("  \n".join(l for l in lines if l))
     if c.comparisons:
-        axis = {"xlabel": "the level's speed-up over the full network (x)", "reference": 1.0} if n == 4 else {}
-        what = ("the level's speed-up over the full network (ratio of median times)" if n == 4 else
-                "DVN − other in points (claim 2: DVN's loss from all units to one unit minus the baseline's)")
-        show_figure(forest_figure(c.comparisons, **axis), f"Claim {n}, every comparison made ({_profile_words(book_profile())}), "
-                    f"a panel per capacity: {what}, the wider of its two 95% intervals, and the boundary it is tested "
-                    "against (black tick); filled: supported, open: not distinguishable, cross: contradicted; faded: "
-                    "shown, not counted; an arrow: the interval runs past the axis, which the counted comparisons "
-                    "set. Tested at: "
-                    + ("; ".join(f"{cap} capacity, {where}" for cap, where in c.scale.items())
-                       or "the benchmark, on this CPU (the cost page)"),
-                    f"Forest plot of the {sum(x.made for x in c.comparisons)} comparisons of claim {n}: a row each, "
-                    "a point with its interval and a tick at its boundary")
+        if any(x.made for x in c.comparisons):  # no figure of comparisons none of which was made
+            axis = {"xlabel": "the level's speed-up over the full network (x)", "reference": 1.0} if n == 4 else {}
+            what = ("the level's speed-up over the full network (ratio of median times)" if n == 4 else
+                    "DVN − other in points (claim 2: DVN's loss from all units to one unit minus the baseline's)")
+            show_figure(forest_figure(c.comparisons, **axis), f"Claim {n}, every comparison made ({_profile_words(book_profile())}), "
+                        f"a panel per capacity: {what}, the wider of its two 95% intervals, and the boundary it is tested "
+                        "against (black tick); filled: supported, open: not distinguishable, cross: contradicted; faded: "
+                        "shown, not counted; an arrow: the interval runs past the axis, which the counted comparisons "
+                        "set. Tested at: "
+                        + ("; ".join(f"{cap} capacity, {where}" for cap, where in c.scale.items())
+                           or "the benchmark, on this CPU (the cost page)"),
+                        f"Forest plot of the {sum(x.made for x in c.comparisons)} comparisons of claim {n}: a row each, "
+                        "a point with its interval and a tick at its boundary")
         show_table(comparisons_table(c.comparisons), f"Claim {n}: every comparison behind the verdicts (ours: "
                    "mean ± 95% t interval over seeds; differences DVN − other in points, paired by seed, and by "
                    "test image where the runs kept their predictions; reported (paper): single runs on the "
