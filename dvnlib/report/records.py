@@ -129,7 +129,12 @@ def is_current_run(scenario: str, profile: str, seed: int, config: str | None, m
     """Whether a file made from a kept model (the zoo's rows, the demo) is of a run the result
     pages show: its configuration key is the twin's current one and its seed is among the current
     runs. A file that names no configuration (a zoo written before its rows named one) is not."""
-    key, seeds = current_runs(scenario, profile, method, root)
+    return of_current(current_runs(scenario, profile, method, root), seed, config)
+
+
+def of_current(runs: tuple[str | None, set[int]], seed: int, config: str | None) -> bool:
+    """``is_current_run`` on a twin's ``current_runs``, read once for many models."""
+    key, seeds = runs
     return isinstance(config, str) and config == key and int(seed) in seeds
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import scenarios as S
 from .numbers import interval, num
-from .records import is_current_run
+from .records import current_runs, of_current
 from .stats import fmt_ci, mean_ci
 
 INT8_MAX_BYTES_SHARE = 0.35  # an int8 file at most this share of its float32 file's bytes
@@ -15,15 +15,16 @@ INT8_MAX_ACCURACY_LOSS = 0.5  # and its accuracy within this many points of floa
 
 
 def zoo_source(zoo: pd.DataFrame, root=None) -> dict:
-    """Whether the zoo's models are the runs the result pages show (``records.is_current_run``):
+    """Whether the zoo's models are the runs the result pages show (``records.is_current_run``; each twin's ``run.json`` read once):
     the models (scenario, profile, seed) that are (``current``) and those that are not
     (``other``), and the commits that wrote the zoo. A zoo whose rows name no configuration was
     written before they did, so none of its models counts as current."""
     config = zoo["config"] if "config" in zoo else pd.Series(None, index=zoo.index, dtype=object)
     models = zoo.assign(config=config).drop_duplicates(["scenario", "profile", "seed"])
+    runs = {(sc, prof): current_runs(sc, prof, root=root) for sc, prof in set(zip(models["scenario"], models["profile"]))}
     current, other = [], []
     for r in models.itertuples():
-        (current if is_current_run(r.scenario, r.profile, r.seed, r.config, root=root) else other).append(
+        (current if of_current(runs[(r.scenario, r.profile)], r.seed, r.config) else other).append(
             (r.scenario, r.profile, int(r.seed)))
     return {"current": current, "other": other, "commits": sorted({str(c)[:7] for c in zoo["commit"].dropna()})}
 
