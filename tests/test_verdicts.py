@@ -264,6 +264,19 @@ def test_claim4_is_decided_by_onnx_runtime_at_one_thread_even_when_another_engin
                                                   / d[d["level"] == 1]["ms_per_image"].median())
 
 
+def test_a_bootstrap_p_of_zero_is_shown_as_the_bound_it_stands_for():
+    # every resample far above the paper's value: the two-sided bootstrap p is 0, which means
+    # "under 2 / resamples", and Holm's correction over three comparisons triples that bound
+    rows = _bench("onnxruntime", 1, 10.0, {1: 10.0 / 9, 2: 10.0 / 5, 3: 10.0 / 3})
+    comps = V.decide(K.claim4(pd.DataFrame(rows)))
+    assert all(c.diff.p == 0 and c.verdict == V.SUPPORTED for c in comps)
+    floor = 2 / comps[0].diff.boot_resamples
+    table = V.comparisons_table(comps, unit="x")
+    assert list(table["p, larger → Holm"]) == [f"under {floor:.1g} → under {3 * floor:.1g}"] * 3
+    assert "speed-up" in table and "difference" not in table and "comparison" not in table
+    assert list(table["level"]) == [1, 2, 3]
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading the predictions
 

@@ -307,10 +307,10 @@ def claim4(bench: pd.DataFrame | None) -> list[Comparison]:
                 continue
             pair = x.merge(full[["repeat", "ms_per_image"]], on="repeat", suffixes=("", "_full"))
             sp = speedup(pair["ms_per_image_full"], pair["ms_per_image"])
-            p = bootstrap_p(speedup_resamples(pair["ms_per_image_full"], pair["ms_per_image"]), value) \
-                if sp.rounds > 1 else float("nan")
+            samples = speedup_resamples(pair["ms_per_image_full"], pair["ms_per_image"]) if sp.rounds > 1 else []
+            p = bootstrap_p(samples, value) if len(samples) else float("nan")
             diff = Difference(sp.point, sp.rounds, value, boot_low=sp.low, boot_high=sp.high, boot_p=p,
-                              dof=sp.rounds - 1)
+                              dof=sp.rounds - 1, boot_resamples=len(samples))
             out.append(Comparison("4", "—", "4" if deciding else f"4/{engine}@{threads}", f"{sc}: {network}",
                                   f"batch {int(batch)}, level {int(lvl)}", diff, counted=deciding,
                                   note="" if deciding else "not deciding",

@@ -54,9 +54,12 @@ def paper_num(x, unit: str = "") -> str:
     return f"{float(x):g}{unit}"
 
 
-def p_value(p) -> str:
-    """Two significant digits; no "<" (the cells are HTML)."""
-    return DASH if missing(p) else f"{float(p):.2g}"
+def p_value(p, floor: float = 0.0) -> str:
+    """Two significant digits; a p of exactly 0 that stands for "below ``floor``" (a bootstrap
+    whose resamples all fell on one side) says so, in words: no "<", the cells are HTML."""
+    if missing(p):
+        return DASH
+    return f"under {floor:.1g}" if float(p) == 0 and floor > 0 else f"{float(p):.2g}"
 
 
 def plain(x) -> str:

@@ -226,6 +226,7 @@ class Difference:
     boot_high: float = math.nan
     boot_p: float = math.nan
     dof: float = math.nan  # of the spread behind the detectable difference; NaN: n - 1
+    boot_resamples: int = 0  # behind boot_p
 
     def __post_init__(self):
         if self.dof != self.dof:
@@ -248,6 +249,12 @@ class Difference:
         """The larger of the two p-values (the one a verdict uses)."""
         ps = [p for p in (self.t_p, self.boot_p) if p == p]
         return max(ps) if ps else math.nan
+
+    @property
+    def p_floor(self) -> float:
+        """What a p-value of 0 stands for: no bootstrap resample reached the boundary, so the
+        two-sided p is below 2 / resamples (0 where there was no bootstrap)."""
+        return 2 / self.boot_resamples if self.boot_resamples else 0.0
 
     @property
     def se(self) -> float:
@@ -277,7 +284,8 @@ def difference(per_seed_values, parts=None, weights=None, boundary: float = 0.0)
     if parts is not None:
         s = paired_bootstrap(parts, weights)
         lo, hi = np.percentile(s, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-        boot = dict(boot_low=float(lo), boot_high=float(hi), boot_p=bootstrap_p(s, boundary))
+        boot = dict(boot_low=float(lo), boot_high=float(hi), boot_p=bootstrap_p(s, boundary),
+                    boot_resamples=len(s))
     return Difference(mean, len(v), boundary, **t, **boot)
 
 

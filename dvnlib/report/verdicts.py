@@ -80,6 +80,7 @@ class Comparison:
     columns: dict = field(default_factory=dict)  # what a table shows beside the statistics
     versus: str = ""  # the other method, where there is one
     p_holm: float = math.nan
+    p_holm_floor: float = 0.0  # what a Holm-adjusted p of 0 stands for (``Difference.p_floor``)
     level: float = math.nan  # the two-sided confidence of its Holm-adjusted test
     detectable: float = math.nan
     verdict: str = ""
@@ -120,8 +121,10 @@ def decide(comparisons: list[Comparison]) -> list[Comparison]:
             c.verdict = c.note or NO_FIT
     for fam in families.values():
         adjusted, levels = holm([c.diff.p for c in fam])
-        for c, p, a in zip(fam, adjusted, levels):
-            c.p_holm = p
+        # the bound a p of 0 stands for, carried through the same correction (shown, never decided by)
+        floors, _ = holm([max(c.diff.p, c.diff.p_floor) for c in fam])
+        for c, p, a, f in zip(fam, adjusted, levels, floors):
+            c.p_holm, c.p_holm_floor = p, f
             c.level = 1 - a if a == a else LEVEL
             c.detectable = c.diff.detectable(c.level)
             c.verdict = verdict(c.diff, p, c.condition)
@@ -203,11 +206,13 @@ def comparisons_table(comparisons: list[Comparison], unit: str = "") -> pd.DataF
             row.update({"difference": _num(d.mean, unit), "95% t, seeds": _interval(d.t_low, d.t_high, unit),
                         "95% bootstrap": _interval(d.boot_low, d.boot_high, unit) if d.has_bootstrap
                         else f"— ({c.note})" if c.note and c.claim != "4" else "—",
-                        "p, larger → Holm": f"{p_value(d.p)} → {p_value(c.p_holm)}",
+                        "p, larger → Holm": f"{p_value(d.p, d.p_floor)} → {p_value(c.p_holm, c.p_holm_floor)}",
                         DETECTABLE: _num(c.detectable, unit).lstrip("+")})
         row.update({"verdict": verdict_text(c), "rule": rule_of(c)})
         rows.append(row)
     out = pd.DataFrame(rows).fillna("—")
+    if unit == "x":  # claim 4: its batch and level columns already say what "comparison" would
+        out = out.drop(columns="comparison").rename(columns={"difference": "speed-up"})
     for col in ("capacity", "part", "95% t, seeds"):  # drop what says nothing here
         if col in out and (out[col].nunique() <= 1 and col != "95% t, seeds" or (out[col] == "—").all()):
             out = out.drop(columns=col)
