@@ -462,6 +462,15 @@ def test_a_run_retrained_elsewhere_is_set_against_the_study_run(tmp_path):
     from dvnlib.report.pages import retrain_text
     assert "changed its accuracies by 25.00 to 25.00 points and its prediction on 25.0% to 25.0%" in retrain_text(
         report.records.retrain_check(tmp_path))
+    assert "retrained on EPYC, AVX2, the study's run on EPYC, AVX-512, changed" in retrain_text(
+        report.records.retrain_check(tmp_path))
     run(tmp_path / "reproducibility" / "new-code", 50.0, [0, 1, 0, 0], code="c2")
     notes = report.records.retrain_check(tmp_path)["note"].tolist()
     assert notes == ["the study's run was trained by other code", ""]
+    assert "FJ1 nestednet seed 0 (`reproducibility/new-code/`) is not compared: the study's run was trained by " \
+           "other code" in retrain_text(report.records.retrain_check(tmp_path))
+    # the same kind of CPU, the same predictions: said to be bit-reproduced, not "changed by 0.00"
+    run(tmp_path / "reproducibility" / "same-cpu", 75.0, [0, 1, 2, 0], hardware={"cpu": "EPYC", "simd": "AVX-512"})
+    text = retrain_text(report.records.retrain_check(tmp_path))
+    assert ("(`reproducibility/same-cpu/`), retrained on the same kind of CPU as the study's run (EPYC, AVX-512), "
+            "gave every accuracy and every test image's prediction of its 1 output unchanged: bit-reproduced") in text

@@ -689,29 +689,43 @@ def preregistration_text(study: dict) -> str:
 
 
 def retrain_text(df: pd.DataFrame | None = None) -> str:
-    """What retraining study runs on another machine showed (``records.retrain_check``), in a
-    sentence; empty when nothing was retrained."""
+    """What retraining study runs elsewhere showed (``records.retrain_check``), a sentence per
+    retrained run: on the same kind of CPU as the study's run or another, and whether every
+    accuracy and every test image's prediction came out the same. A retrained run of other code
+    than the study run's is named as not compared. Empty when nothing was retrained."""
     df = retrain_check() if df is None else df
-    df = df[df["note"] == ""] if "note" in df else df
     if df.empty:
         return ""
-    runs = df[["scenario", "method", "seed"]].drop_duplicates()
-    changed = df["test images predicted differently"] / df["test images"]
-    named = "; ".join(f"{r.scenario} {r.method} seed {r.seed}" for r in runs.itertuples())
-    return (f"Retrained with the same code, configuration and seed at one thread on {df['retrained on'].iloc[0]} "
-            f"({named}), a study run changed its accuracies by {num(df['difference'].abs().min())} to "
-            f"{num(df['difference'].abs().max())} points and its prediction on {changed.min():.1%} to "
-            f"{changed.max():.1%} of the test images: the same training, rounded otherwise, is a different draw.")
+    out = []
+    for (name, sc, method, seed), g in df.groupby(["retrained as", "scenario", "method", "seed"], sort=False):
+        run = f"{sc} {method} seed {seed} (`{RETRAINED}/{name}/`)"
+        if (g["note"] != "").all():
+            out.append(f"{run} is not compared: {g['note'].iloc[0]}; rerun its command to check the current code.")
+            continue
+        theirs, mine = g["trained on"].iloc[0], g["retrained on"].iloc[0]
+        where = (f"on the same kind of CPU as the study's run ({mine})" if theirs == mine
+                 else f"on {mine}, the study's run on {theirs}")
+        changed = g["test images predicted differently"] / g["test images"]
+        if (g["difference"] == 0).all() and (changed == 0).all():
+            out.append(f"{run}, retrained {where}, gave every accuracy and every test image's prediction of its "
+                       f"{len(g)} output{'s' * (len(g) != 1)} unchanged: bit-reproduced.")
+        else:
+            out.append(f"{run}, retrained {where}, changed its accuracies by {num(g['difference'].abs().min())} "
+                       f"to {num(g['difference'].abs().max())} points and its prediction on {changed.min():.1%} "
+                       f"to {changed.max():.1%} of the test images: the same training, rounded otherwise, is a "
+                       "different draw.")
+    return " ".join(out)
 
 
 def show_retrain_check():
     df = retrain_check()
     if df.empty:
-        _md("**Nothing retrained elsewhere yet** (`results/reproducibility/` is empty).")
+        _md(f"**Nothing retrained elsewhere yet** (`results/{RETRAINED}/` is empty).")
         return
     _md(retrain_text(df))
-    show_table(df.drop(columns=[c for c in ("note", "profile") if c in df and (df[c] == df[c].iloc[0]).all()]),
-               f"Study runs retrained on another machine, against the study's own (results/{RETRAINED}/)", "repro")
+    show_table(df.drop(columns=[c for c in ("note", "profile") if c in df and (df[c] == df[c].iloc[0]).all()
+                                and not (c == "note" and df[c].iloc[0])]),
+               f"Study runs retrained, against the study's own (results/{RETRAINED}/)", "repro")
 
 
 def show_reproducibility():
