@@ -248,6 +248,29 @@ def test_verdicts_are_called_interim_while_the_study_has_runs_left(tmp_path, mon
     assert interim_text(tmp_path) == ""
 
 
+def test_the_commands_table_names_every_method_of_every_arm_the_study_runs(tmp_path, monkeypatch):
+    """Each (twin, profile) arm of the study, narrow ones included, and each method the study
+    driver trains there (``scenarios.study_methods``) is named by a command of the reproducibility
+    page, the twin's extra compared methods passed to its notebook."""
+    import re
+    from dvnlib import scenarios as S
+    from dvnlib.report import records
+    monkeypatch.setenv("DVN_BOOK_RESULTS", str(tmp_path))
+    table = records.commands_table("study")
+    named = {}
+    for r in table.itertuples():
+        m = re.search(r"-p scenario (\S+) -p profile (\S+)(?: -y \"methods: \[(.*)\]\")?$", r[3])
+        if m:
+            sc, prof, listed = m.groups()
+            methods = listed.split(", ") if listed else S.FAMILY_METHODS[S.get(sc).family]
+            assert set(methods) == set(r.methods.split(", "))
+            named.setdefault((sc, prof), set()).update(methods)
+    for prof, twins in S.STUDY_PROFILES.items():
+        for sc in twins:
+            assert named[(sc, prof)] == set(S.study_methods(sc, prof)), (sc, prof)
+    assert "nestednet-me" in named[("FJ2", S.NARROW)]
+
+
 def test_a_run_the_guard_stopped_is_named_where_its_seed_would_be(tmp_path, monkeypatch):
     """The study's record lists the runs the training guard stopped: the status table, the study's
     sentence and the ablation page name them, per twin and profile, without the advice meant for
@@ -268,8 +291,11 @@ def test_a_run_the_guard_stopped_is_named_where_its_seed_would_be(tmp_path, monk
     text = records.stopped_text(records.stopped_runs(None, "study", tmp_path))
     assert "FJ1 dvn-shared-bn seed 1 (did not learn: output (task 2, level 1) ends at 20.5%" in text
     assert "lower the learning rate" not in text and records.stopped_text([]) == ""
-    row = records.status("study", tmp_path).set_index("scenario").loc
-    assert row["FJ1", "stopped by the guard"] == "dvn-shared-bn seed 1" and row["FJ2", "stopped by the guard"] == "—"
+    table = records.status("study", tmp_path)  # the study's narrow arms are rows of their own
+    assert list(zip(table["scenario"], table["profile"]))[-2:] == [("FJ1", "narrow"), ("FJ2", "narrow")]
+    row = table.set_index(["scenario", "profile"]).loc
+    assert row[("FJ1", "study"), "stopped by the guard"] == "dvn-shared-bn seed 1"
+    assert row[("FJ2", "study"), "stopped by the guard"] == row[("FJ1", "narrow"), "stopped by the guard"] == "—"
     assert "so far (62 finished and 1 stopped by the training guard of its 180" in study_text(study)
     (tmp_path / "study.json").write_text(json.dumps({**study, "stopped_runs": [{"twin": "FJ1"}]}))
     with pytest.raises(report.BadInput, match=r"study.json: an entry of stopped_runs lacks"):

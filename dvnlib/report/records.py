@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import scenarios as S
-from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, FAMILY_METHODS, STUDY_ABLATIONS, ablations_for, book_profile,
+from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, STUDY_ABLATIONS, ablations_for, book_profile, compared_methods,
                       load_bench, load_bench_meta, load_metrics, order_methods, read_json, rerun_command, results_dir)
 
 
@@ -181,15 +181,21 @@ def _codes(code) -> str:
     return str(code or "—")[:10]
 
 
+def book_arms(profile: str) -> list[tuple[str, str]]:
+    """The (twin, profile) results the book renders at ``profile``: every twin, and at the study
+    profile also the capacity-limited arms beside the standard ones."""
+    arms = [(sc, profile) for scs in BOOK_SCENARIOS.values() for sc in scs]
+    return arms + ([(sc, S.NARROW) for sc in S.STUDY_PROFILES[S.NARROW]] if profile == "study" else [])
+
+
 def commands_table(profile: str | None = None) -> pd.DataFrame:
     """The command behind each of the book's results (the study's script runs them all)."""
     profile = profile or book_profile()
     rows = []
-    for fam, scs in BOOK_SCENARIOS.items():
-        for sc in scs:
-            rows.append({"results": f"results/{sc}/{profile}/", "methods": ", ".join(FAMILY_METHODS[fam]),
-                         "command (from the repository root)": rerun_command(sc, profile),
-                         "in this build": "present" if load_metrics(sc, profile) is not None else "missing"})
+    for sc, prof in book_arms(profile):
+        rows.append({"results": f"results/{sc}/{prof}/", "methods": ", ".join(compared_methods(sc)),
+                     "command (from the repository root)": rerun_command(sc, prof),
+                     "in this build": "present" if load_metrics(sc, prof) is not None else "missing"})
     for sc, abl in STUDY_ABLATIONS.items():
         df = load_metrics(sc, profile)
         rows.append({"results": f"results/{sc}/{profile}/ (ablations)", "methods": ", ".join(abl),
@@ -274,17 +280,18 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
     """Which of the book's results are present, with which methods and seeds."""
     profile = profile or book_profile()
     rows = []
-    for fam, scs in BOOK_SCENARIOS.items():
-        for sc in scs:
-            df = load_metrics(sc, profile, root)
-            want = FAMILY_METHODS[fam] + ablations_for(sc)
-            have = sorted(set(df["method"])) if df is not None else []
-            rows.append({"scenario": sc, "twin of": S.get(sc).twin_of, "family": fam,
-                         "methods present": ", ".join(order_methods(have, want)) or "—",
-                         "methods missing": ", ".join(m for m in want if m not in have) or "—",
-                         "seeds": df["seed"].nunique() if df is not None else 0,
-                         "stopped by the guard": ", ".join(f"{e['method']} seed {e['seed']}"
-                                                           for e in stopped_runs(sc, profile, root)) or "—"})
+    for sc, prof in book_arms(profile):
+        df = load_metrics(sc, prof, root)
+        want = compared_methods(sc) + (ablations_for(sc) if prof != S.NARROW else ())
+        have = sorted(set(df["method"])) if df is not None else []
+        per = df.groupby("method")["seed"].nunique() if df is not None else pd.Series(dtype=int)
+        rows.append({"scenario": sc, "profile": prof, "twin of": S.get(sc).twin_of, "family": S.get(sc).family,
+                     "methods present": ", ".join(order_methods(have, want)) or "—",
+                     "methods missing": ", ".join(m for m in want if m not in have) or "—",
+                     "seeds per method": 0 if per.empty else f"{per.min()}" if per.min() == per.max()
+                     else f"{per.min()} to {per.max()}",
+                     "stopped by the guard": ", ".join(f"{e['method']} seed {e['seed']}"
+                                                       for e in stopped_runs(sc, prof, root)) or "—"})
     return pd.DataFrame(rows)
 
 
