@@ -19,7 +19,7 @@ flowing one way (sources -> stats -> verdicts -> comparisons / tables / figures 
   limitations' figures;
 * ``zoo``: the deployment page's model zoo (its summary over seeds, table and figure, int8 against
   float32 at each top level);
-* ``pages``: the ``show_*`` functions the book's pages call.
+* ``pages``: the ``show_*`` functions the book's pages call; ``deployment``: the deployment page's.
 
 The names below are the package's public surface (``from dvnlib import report; report.table(df)``).
 """
