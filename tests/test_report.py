@@ -493,10 +493,10 @@ def test_a_run_retrained_elsewhere_is_set_against_the_study_run(tmp_path):
     run(tmp_path / "reproducibility" / "new-code", 50.0, [0, 1, 0, 0], code="c2")
     notes = report.records.retrain_check(tmp_path)["note"].tolist()
     assert notes == ["the study's run was trained by other code", ""]
-    assert "FJ1 nestednet seed 0 (`reproducibility/new-code/`) is not compared: the study's run was trained by " \
+    assert "FJ1 nestednet seed 0 (`results/reproducibility/new-code/`) is not compared: the study's run was trained by " \
            "other code" in retrain_text(report.records.retrain_check(tmp_path))
     # the same kind of CPU, the same predictions: said to be bit-reproduced, not "changed by 0.00"
     run(tmp_path / "reproducibility" / "same-cpu", 75.0, [0, 1, 2, 0], hardware={"cpu": "EPYC", "simd": "AVX-512"})
     text = retrain_text(report.records.retrain_check(tmp_path))
-    assert ("(`reproducibility/same-cpu/`), retrained on the same kind of CPU as the study's run (EPYC, AVX-512), "
+    assert ("(`results/reproducibility/same-cpu/`), retrained on the same kind of CPU as the study's run (EPYC, AVX-512), "
             "gave every accuracy and every test image's prediction of its 1 output unchanged: bit-reproduced") in text

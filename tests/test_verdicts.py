@@ -353,3 +353,16 @@ def test_the_forest_plot_has_a_panel_per_capacity_and_an_axis_the_control_does_n
     control.claim = "control"
     labels = [t.get_text() for t in forest_figure([rows[0], control]).get_axes()[0].get_yticklabels()]
     assert labels == ["control FJ1: control (not counted)", "FJ1: a"]  # named by its own claim, bottom up
+
+
+def test_the_capacity_figure_says_where_a_twin_was_not_run_at_a_capacity():
+    """FJ3 runs at the standard capacity only: its narrow slot says so instead of standing empty."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from dvnlib.report.figures import capacity_figure
+    diffs = pd.DataFrame([("FJ1", "Baseline", "t1 l1", cap, 0.1, -0.5, 0.7) for cap in ("standard", "narrow")]
+                         + [("FJ3", "Baseline", "t1 l1", "standard", 0.2, -0.4, 0.8)],
+                         columns=["twin", "versus", "what", "capacity", "difference", "low", "high"])
+    fj1, fj3 = capacity_figure(diffs).get_axes()[:2]
+    assert [t.get_text() for t in fj1.texts] == []
+    assert [t.get_text() for t in fj3.texts] == ["not run at\nthis capacity"]

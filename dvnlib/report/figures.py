@@ -268,6 +268,10 @@ def capacity_figure(diffs: pd.DataFrame, subtitle: str = ""):
                             fmt=style(method_of(peer))[1], ms=3, lw=0.8, capsize=2, color=style(method_of(peer))[0],
                             label=f"DVN − {peer}")
         ax.axhline(0, color="0.4", lw=0.8)
+        for j, cap in enumerate(caps):  # a capacity the study does not run this twin at (FJ3: narrow)
+            if d[d["capacity"] == cap].empty:
+                ax.text(j, 0.5, "not run at\nthis capacity", transform=ax.get_xaxis_transform(), ha="center",
+                        va="center", fontsize=8, color="0.45")
         ax.set_xticks(range(len(caps)), [f"{c} capacity" for c in caps], fontsize=9)
         ax.set_xlim(-0.6, len(caps) - 0.4)
         ax.set_title(tw, fontsize=10)

@@ -698,7 +698,7 @@ def retrain_text(df: pd.DataFrame | None = None) -> str:
         return ""
     out = []
     for (name, sc, method, seed), g in df.groupby(["retrained as", "scenario", "method", "seed"], sort=False):
-        run = f"{sc} {method} seed {seed} (`{RETRAINED}/{name}/`)"
+        run = f"{sc} {method} seed {seed} (`results/{RETRAINED}/{name}/`)"
         if (g["note"] != "").all():
             out.append(f"{run} is not compared: {g['note'].iloc[0]}; rerun its command to check the current code.")
             continue
