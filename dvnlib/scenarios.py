@@ -333,12 +333,16 @@ def ablations_for(scenario: str) -> tuple[str, ...]:
     return STUDY_ABLATIONS.get(scenario, ())
 
 
-def study_methods(scenario: str, profile: str = "study") -> tuple[str, ...]:
-    """What the study runs on ``scenario`` at ``profile``: its family's methods, the twin's extra
-    compared methods, and (at the standard capacity) its ablations."""
+def compared_methods(scenario: str) -> tuple[str, ...]:
+    """The methods a twin's results compare: its family's, and the twin's extra ones."""
     s = get(scenario)
-    extra = STUDY_EXTRA_METHODS.get(s.id, ()) + (ablations_for(s.id) if profile != NARROW else ())
-    return FAMILY_METHODS[s.family] + extra
+    return FAMILY_METHODS[s.family] + STUDY_EXTRA_METHODS.get(s.id, ())
+
+
+def study_methods(scenario: str, profile: str = "study") -> tuple[str, ...]:
+    """What the study runs on ``scenario`` at ``profile``: the methods it compares
+    (``compared_methods``) and, at the standard capacity, its ablations."""
+    return compared_methods(scenario) + (ablations_for(get(scenario).id) if profile != NARROW else ())
 
 
 def get(scenario: str | Scenario) -> Scenario:

@@ -1,10 +1,12 @@
 """The deployment page (``book/deploy.md``), a call per section: the model zoo, the exported
 files against their runs, accuracy against bytes, int8 against float32 at each top level, and the
-live demo's frame. Each reads ``results/deploy/zoo.csv`` (``zoo.py`` makes its tables and figure)
-and, while the zoo's models are not the current runs', says so wherever its numbers are shown."""
+live demo's frame. They share one reading of ``results/deploy/zoo.csv`` (``load_zoo``; ``zoo.py``
+makes its tables and figure) and, while the zoo's models are not the current runs', says so wherever its numbers are shown."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -25,15 +27,30 @@ def zoo_csv():
     return results_dir() / "deploy" / "zoo.csv"
 
 
-def load_zoo() -> pd.DataFrame | None:
-    """The zoo as written, or None where it has not been measured."""
-    return read_csv(zoo_csv()) if zoo_csv().is_file() else None
+@dataclass(frozen=True)
+class Zoo:
+    """The zoo as written, its summary over seeds and which of its models are the current runs'
+    (``zoo_source``): read once for the page's sections."""
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    source: dict
+
+    @property
+    def not_current_text(self) -> str:
+        """What a table of the zoo's numbers opens with while its models are not the current runs'."""
+        return zoo_source_text(self.source) + " " if self.source["other"] else ""
 
 
-def not_current_text(zoo: pd.DataFrame) -> str:
-    """What a table of the zoo's numbers opens with while its models are not the current runs'."""
-    source = zoo_source(zoo)
-    return zoo_source_text(source) + " " if source["other"] else ""
+def load_zoo() -> Zoo | None:
+    """The zoo, or None where it has not been measured; read again only when the file changes."""
+    f = zoo_csv()
+    return _load_zoo(str(f), f.stat().st_mtime_ns) if f.is_file() else None
+
+
+@lru_cache(maxsize=2)
+def _load_zoo(path: str, mtime_ns: int) -> Zoo:
+    rows = read_csv(path)
+    return Zoo(rows, zoo_summary(rows), zoo_source(rows))
 
 
 def show_zoo():
@@ -42,9 +59,9 @@ def show_zoo():
     if zoo is None:
         _md(f"**Not measured:** `results/deploy/zoo.csv` is missing. `{ZOO_COMMAND}` writes it from the kept models.")
         return
-    summary = zoo_summary(zoo)
+    summary = zoo.summary
     profiles = ", ".join(sorted(set(summary["profile"])))
-    whose = (zoo_source_text(zoo_source(zoo)) if profiles == "study" else
+    whose = (zoo_source_text(zoo.source) if profiles == "study" else
              "These models were trained for this page at that profile (not the study's), so their accuracies "
              "are this page's own.")
     _md(f"Every (task, level) of every kept `dvn` model of the Fashion-MNIST twins, at the **{profiles}** profile "
@@ -56,7 +73,7 @@ def show_zoo():
         "float32 network's as the run measured it (metrics). A file is *on the frontier* when it is more "
         "accurate than every smaller file of its task: the files some byte budget picks. *Latency*: one image "
         "through ONNX Runtime's CPU provider on one thread, median over timed rounds, on "
-        f"{zoo['hardware'].iloc[0]} (onnxruntime {zoo['onnxruntime'].iloc[0]}).")
+        f"{zoo.rows['hardware'].iloc[0]} (onnxruntime {zoo.rows['onnxruntime'].iloc[0]}).")
     show_table(zoo_table(summary), "Model zoo: every (task, level) of the twins' kept DVN models "
                "(results/deploy/zoo.csv)", "deploy")
 
@@ -66,7 +83,8 @@ def show_export_check():
     zoo = load_zoo()
     if zoo is None:
         return
-    f32 = zoo[zoo["precision"] == "float32"] if "precision" in zoo else zoo
+    rows = zoo.rows
+    f32 = rows[rows["precision"] == "float32"] if "precision" in rows else rows
     _md(f"The exported float32 files reproduce the runs: {export_agreement(f32)}. The resize inside the file is "
         "exactly the training resize at 32 and 64 px; at 96 px (FJ3's third task) under 1% of the pixels differ "
         "by at most two grey levels, because torch quantises that resize's weights (the bound "
@@ -76,18 +94,18 @@ def show_export_check():
 def show_zoo_figure():
     zoo = load_zoo()
     if zoo is not None:
-        show_figure(zoo_figure(zoo_summary(zoo)))
+        show_figure(zoo_figure(zoo.summary))
 
 
 def show_int8():
     """The deployment targets at each task's top level, met or missed."""
     zoo = load_zoo()
-    check = int8_check(zoo) if zoo is not None else None
+    check = int8_check(zoo.rows) if zoo is not None else None
     if check is None or check.empty:
         _md(f"**Not measured:** the zoo has no int8 files. `{ZOO_COMMAND}` exports every level in both precisions.")
         return
     met = int((check["bytes_met"] & check["accuracy_met"]).sum())
-    _md(not_current_text(zoo) + "The deployment targets, at the top level of every task of every twin: the int8 "
+    _md(zoo.not_current_text + "The deployment targets, at the top level of every task of every twin: the int8 "
         f"file at most {INT8_MAX_BYTES_SHARE:.0%} of the float32 file's bytes (the largest share over seeds "
         f"decides), and its test accuracy within {INT8_MAX_ACCURACY_LOSS} points of the float32 file's, mean over "
         f"seeds of the per-seed difference on the whole test split. **{met} of {len(check)} top levels meet "

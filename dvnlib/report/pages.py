@@ -723,8 +723,9 @@ def show_retrain_check():
         _md(f"**Nothing retrained elsewhere yet** (`results/{RETRAINED}/` is empty).")
         return
     _md(retrain_text(df))
-    show_table(df.drop(columns=[c for c in ("note", "profile") if c in df and (df[c] == df[c].iloc[0]).all()
-                                and not (c == "note" and df[c].iloc[0])]),
+    # a column that says nothing here: one profile throughout, or no retrained run with a note
+    quiet = [c for c in ("profile",) if (df[c] == df[c].iloc[0]).all()] + (["note"] if (df["note"] == "").all() else [])
+    show_table(df.drop(columns=quiet),
                f"Study runs retrained, against the study's own (results/{RETRAINED}/)", "repro")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import scenarios as S
-from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, STUDY_ABLATIONS, ablations_for, book_profile, compared_methods,
+from .sources import (BENCH_COMMAND, BOOK_SCENARIOS, STUDY_ABLATIONS, book_profile,
                       load_bench, load_bench_meta, load_metrics, order_methods, read_json, rerun_command, results_dir)
 
 
@@ -193,7 +193,7 @@ def commands_table(profile: str | None = None) -> pd.DataFrame:
     profile = profile or book_profile()
     rows = []
     for sc, prof in book_arms(profile):
-        rows.append({"results": f"results/{sc}/{prof}/", "methods": ", ".join(compared_methods(sc)),
+        rows.append({"results": f"results/{sc}/{prof}/", "methods": ", ".join(S.compared_methods(sc)),
                      "command (from the repository root)": rerun_command(sc, prof),
                      "in this build": "present" if load_metrics(sc, prof) is not None else "missing"})
     for sc, abl in STUDY_ABLATIONS.items():
@@ -282,7 +282,7 @@ def status(profile: str | None = None, root=None) -> pd.DataFrame:
     rows = []
     for sc, prof in book_arms(profile):
         df = load_metrics(sc, prof, root)
-        want = compared_methods(sc) + (ablations_for(sc) if prof != S.NARROW else ())
+        want = S.study_methods(sc, prof)
         have = sorted(set(df["method"])) if df is not None else []
         per = df.groupby("method")["seed"].nunique() if df is not None else pd.Series(dtype=int)
         rows.append({"scenario": sc, "profile": prof, "twin of": S.get(sc).twin_of, "family": S.get(sc).family,

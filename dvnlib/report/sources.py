@@ -115,15 +115,10 @@ def rerun_command(scenario: str, profile: str | None = None, ablations: bool = F
     cmd = (f"papermill notebooks/{s.family}.ipynb results/{s.id}/{profile}/{name}.ipynb -k python3 "
            f"-p scenario {s.id} -p profile {profile}")
     # the notebook's default is its family's methods: a twin's extra compared methods are named
-    methods = ablations_for(s.id) or ABLATIONS if ablations else compared_methods(s.id)
+    methods = ablations_for(s.id) or ABLATIONS if ablations else S.compared_methods(s.id)
     if ablations or methods != FAMILY_METHODS[s.family]:
         cmd += f' -y "methods: [{", ".join(methods)}]"'
     return cmd
-
-
-def compared_methods(scenario: str) -> tuple[str, ...]:
-    """The methods a twin's results compare: its family's, and the twin's extra ones."""
-    return FAMILY_METHODS[S.get(scenario).family] + S.STUDY_EXTRA_METHODS.get(S.get(scenario).id, ())
 
 
 # --------------------------------------------------------------------------------------------
